@@ -1,0 +1,47 @@
+# cjob: make demo runs the demo stack; make test runs every test.
+GO      ?= go
+BIN     ?= bin/cjob
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# The host sandbox image is made from the cjob binary itself, so it must be
+# static.
+export CGO_ENABLED = 0
+
+.PHONY: build demo demo-down test unit e2e bench fuzz proto vet clean
+
+build:
+	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/cjob
+
+# Builds cjob and the demo images, then brings the whole demo production up
+# on this machine's engine.
+demo: build
+	bash examples/coding/build-images.sh
+	$(BIN) dev up -f examples/coding/jobs.yml
+
+demo-down: build
+	$(BIN) dev down -f examples/coding/jobs.yml --volumes
+
+vet:
+	$(GO) vet ./...
+
+# Unit and end-to-end tests. End-to-end tests need a Docker engine; they
+# skip loudly without one, and fail under CI=true.
+test: vet
+	$(GO) test -count=1 -timeout 30m ./...
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+e2e:
+	$(GO) test -count=1 -timeout 30m -v ./internal/e2e/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./prodspec/ ./devenv/ ./internal/plan/
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./prodspec/
+
+proto:
+	cd prodspec/legacy && $(GO) generate ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,505 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cjob/cjob/devenv"
+	"github.com/cjob/cjob/internal/apply"
+	"github.com/cjob/cjob/internal/converge"
+	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/plan"
+	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/table"
+)
+
+func newDev(g *global) *cobra.Command {
+	dev := &cobra.Command{
+		Use:   "dev",
+		Short: "Mirror production on this machine's Docker engine",
+		Long: `The dev commands run production in miniature on one local engine. Each
+production host becomes a host sandbox container that answers to the host's
+names; every task placed on that host joins the sandbox's network, so the
+addresses and ports in production's config work unchanged.`,
+		Example: `  cjob dev up
+  cjob dev plan
+  cjob dev explain
+  cjob dev ps
+  cjob dev logs -f api
+  cjob dev down --volumes`,
+	}
+	dev.AddCommand(newDevUp(g), newDevPlan(g), newDevExplain(g), newDevDown(g), newDevPs(g), newDevLogs(g))
+	return dev
+}
+
+// devFlags are the flags of commands that build the dev stack.
+type devFlags struct {
+	replicas string
+}
+
+func (d *devFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&d.replicas, "replicas", "one", "tasks per job: one (the first task) or keep (every task, as in production)")
+}
+
+func (d *devFlags) options(g *global, only []string) (converge.Options, error) {
+	vars, err := g.vars()
+	if err != nil {
+		return converge.Options{}, err
+	}
+	o := converge.Options{JobsFile: g.jobsFile, Set: vars, Rewrite: devenv.Options{Only: only}}
+	switch d.replicas {
+	case "one", "":
+	case "keep", "all":
+		o.Rewrite.KeepReplicas = true
+	default:
+		return o, fmt.Errorf("--replicas %q: want one or keep", d.replicas)
+	}
+	return o, nil
+}
+
+func dial(ctx context.Context, g *global) (*engine.Engine, error) {
+	return engine.Dial(ctx, engine.Options{Host: g.host})
+}
+
+func newDevUp(g *global) *cobra.Command {
+	var (
+		d        devFlags
+		parallel int
+		mode     = progress.Auto
+		asJSON   bool
+		force    bool
+	)
+	c := &cobra.Command{
+		Use:   "up [job...]",
+		Short: "Bring the dev stack to the jobs file: create, recreate, start, remove orphans",
+		Long: `Up converges the local engine to production's jobs file, rewritten for dev.
+It reads what runs from the engine's labels, plans (see ` + "`cjob dev plan`" + `) and
+applies in parallel along depends_on: a job starts as soon as its own
+dependencies are healthy. A second up with nothing changed does nothing.
+
+Naming jobs starts only those and everything they depend on; the rest of
+the stack is left as it is.`,
+		Example: `  cjob dev up
+  cjob dev up coding-core.web      # web and its dependencies
+  cjob dev up --replicas keep      # every task of every job
+  cjob dev up --json | jq .jobs`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			opts, err := d.options(g, args)
+			if err != nil {
+				return err
+			}
+			opts.Plan.Force = force
+			eng, err := dial(ctx, g)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			start := time.Now()
+			prep, err := converge.Prepare(ctx, eng, opts)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				mode = progress.Quiet
+			}
+			if len(prep.Rewrite.Added) > 0 && !asJSON {
+				fmt.Fprintf(cmd.ErrOrStderr(), "adding dependencies: %s\n", strings.Join(prep.Rewrite.Added, ", "))
+			}
+			if prep.Plan.Empty() {
+				if asJSON {
+					return writeJSON(out, upJSON(prep, nil, time.Since(start)))
+				}
+				fmt.Fprintf(out, "Nothing to do: %d containers of %s/%s are up to date (%s)\n",
+					len(prep.Plan.Ops), prep.File.Project, devenv.Env, converge.Elapsed(time.Since(start)))
+				return nil
+			}
+			rep := progress.New(cmd.ErrOrStderr(), mode)
+			res, err := converge.Up(ctx, eng, prep, converge.UpOptions{Parallel: parallel, Reporter: rep})
+			rep.Close()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := writeJSON(out, upJSON(prep, res, time.Since(start))); err != nil {
+					return err
+				}
+			} else {
+				printUpSummary(out, prep, res, time.Since(start))
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err := res.Err(); err != nil {
+				if asJSON {
+					return exitError{1}
+				}
+				return fmt.Errorf("dev up: %w; fix and run `cjob dev up` again to converge", err)
+			}
+			return nil
+		},
+	}
+	d.register(c)
+	c.Flags().IntVar(&parallel, "parallel", 16, "engine calls in flight at once")
+	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (progress off)")
+	c.Flags().BoolVar(&force, "force-recreate", false, "recreate every container even if unchanged")
+	return c
+}
+
+func printUpSummary(w io.Writer, prep *converge.Prepared, res *apply.Result, elapsed time.Duration) {
+	for _, f := range res.Failures {
+		fmt.Fprintf(w, "\n✘ %s: %v\n", f.Subject, f.Err)
+		if f.LogTail != "" {
+			fmt.Fprintf(w, "  last log lines:\n")
+			for _, l := range strings.Split(f.LogTail, "\n") {
+				fmt.Fprintf(w, "    %s\n", l)
+			}
+		}
+	}
+	for _, s := range res.Skipped {
+		fmt.Fprintf(w, "– %s: not started, a dependency failed\n", s)
+	}
+	fmt.Fprintf(w, "\n%s/%s: %s in %s\n\n", prep.File.Project, devenv.Env, prep.Plan.Summary(), converge.Elapsed(elapsed))
+	printURLs(w, prep.Rewrite.Stack)
+}
+
+func printURLs(w io.Writer, st *stack.Stack) {
+	t := table.New("job", "task", "host", "production", "local")
+	for _, u := range st.Units {
+		if u.Kind != stack.KindTask {
+			continue
+		}
+		if len(u.URLs) == 0 {
+			t.Row(u.Job, fmt.Sprint(u.Task), u.Host, "-", "-")
+		}
+		for _, url := range u.URLs {
+			t.Row(u.Job, fmt.Sprint(u.Task), u.Host, url.Production, url.Local)
+		}
+	}
+	t.Render(w)
+}
+
+type jobJSON struct {
+	Job        string `json:"job"`
+	Task       int    `json:"task"`
+	Host       string `json:"host"`
+	Container  string `json:"container"`
+	Production string `json:"production,omitempty"`
+	Local      string `json:"local,omitempty"`
+}
+
+func upJSON(prep *converge.Prepared, res *apply.Result, elapsed time.Duration) map[string]any {
+	var jobs []jobJSON
+	for _, u := range prep.Rewrite.Stack.Units {
+		if u.Kind != stack.KindTask {
+			continue
+		}
+		j := jobJSON{Job: u.Job, Task: u.Task, Host: u.Host, Container: u.Name}
+		if len(u.URLs) > 0 {
+			j.Production, j.Local = u.URLs[0].Production, u.URLs[0].Local
+		}
+		jobs = append(jobs, j)
+	}
+	out := map[string]any{
+		"project":    prep.File.Project,
+		"env":        devenv.Env,
+		"summary":    prep.Plan.Summary(),
+		"changed":    !prep.Plan.Empty(),
+		"elapsed_ms": elapsed.Milliseconds(),
+		"jobs":       jobs,
+	}
+	if res != nil {
+		var fails []map[string]string
+		for _, f := range res.Failures {
+			fails = append(fails, map[string]string{"unit": f.Subject, "error": f.Err.Error(), "log_tail": f.LogTail})
+		}
+		out["failures"] = fails
+		out["skipped"] = res.Skipped
+	}
+	return out
+}
+
+func newDevPlan(g *global) *cobra.Command {
+	var (
+		d      devFlags
+		asJSON bool
+	)
+	c := &cobra.Command{
+		Use:   "plan [job...]",
+		Short: "Show what `dev up` would do, and why",
+		Long: `Plan prints each operation ` + "`dev up`" + ` would make, with the operations it
+waits for and its cause: create, recreate (naming the changed fields),
+start, remove orphan, or unchanged.`,
+		Example: `  cjob dev plan
+  cjob dev plan --set tag=2b19fca`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			opts, err := d.options(g, args)
+			if err != nil {
+				return err
+			}
+			eng, err := dial(ctx, g)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			prep, err := converge.Prepare(ctx, eng, opts)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				var ops []map[string]any
+				for _, o := range prep.Plan.Ops {
+					ops = append(ops, map[string]any{"id": o.ID, "action": o.Action.String(), "subject": o.Subject, "cause": o.Cause, "deps": o.Deps})
+				}
+				return writeJSON(out, map[string]any{"summary": prep.Plan.Summary(), "ops": ops})
+			}
+			fmt.Fprint(out, prep.Plan.String())
+			fmt.Fprintf(out, "\n%s\n", prep.Plan.Summary())
+			return nil
+		},
+	}
+	d.register(c)
+	c.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	return c
+}
+
+func newDevExplain(g *global) *cobra.Command {
+	var (
+		d      devFlags
+		asJSON bool
+	)
+	c := &cobra.Command{
+		Use:   "explain [job...]",
+		Short: "List every rewrite that turns production into the dev stack, job by job",
+		Example: `  cjob dev explain
+  cjob dev explain coding-core.api`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := d.options(g, nil)
+			if err != nil {
+				return err
+			}
+			// Explain needs no engine: port moves are checked against
+			// this machine's listening ports only.
+			prep, err := converge.Prepare(cmd.Context(), nil, opts)
+			if err != nil {
+				return err
+			}
+			notes := prep.Notes()
+			if len(args) > 0 {
+				var keep []devenv.Note
+				for _, a := range args {
+					j, err := devenv.ResolveJob(prep.File, a)
+					if err != nil {
+						return err
+					}
+					for _, n := range notes {
+						if n.Subject == j.FullName() {
+							keep = append(keep, n)
+						}
+					}
+				}
+				notes = keep
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return writeJSON(out, notes)
+			}
+			fmt.Fprint(out, devenv.FormatNotes(notes))
+			return nil
+		},
+	}
+	d.register(c)
+	c.Flags().BoolVar(&asJSON, "json", false, "print the rewrites as JSON")
+	return c
+}
+
+func newDevDown(g *global) *cobra.Command {
+	var (
+		volumes bool
+		mode    = progress.Auto
+	)
+	c := &cobra.Command{
+		Use:   "down [job...]",
+		Short: "Remove the dev stack's containers, sandboxes and network (volumes are kept)",
+		Long: `Down removes what cjob made for this project's dev environment, found by
+its labels. Named volumes, and the data in them, are kept unless --volumes
+is given. Naming jobs removes only their containers.`,
+		Example: `  cjob dev down
+  cjob dev down --volumes          # and the data
+  cjob dev down infra.queue`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			f, err := loadFile(g)
+			if err != nil {
+				return err
+			}
+			var only map[string]bool
+			if len(args) > 0 {
+				only = map[string]bool{}
+				for _, a := range args {
+					j, err := devenv.ResolveJob(f, a)
+					if err != nil {
+						return err
+					}
+					only[j.FullName()] = true
+				}
+			}
+			eng, err := dial(ctx, g)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			start := time.Now()
+			rep := progress.New(cmd.ErrOrStderr(), mode)
+			p, res, err := converge.Down(ctx, eng, f.Project, volumes, only, converge.UpOptions{Reporter: rep})
+			rep.Close()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if len(p.Ops) == 0 {
+				fmt.Fprintf(out, "Nothing to remove for %s/%s\n", f.Project, devenv.Env)
+				return nil
+			}
+			fmt.Fprintf(out, "%s/%s: %s in %s\n", f.Project, devenv.Env, p.Summary(), converge.Elapsed(time.Since(start)))
+			if !volumes && only == nil {
+				fmt.Fprintln(out, "Volumes are kept; `cjob dev down --volumes` removes them and their data.")
+			}
+			return res.Err()
+		},
+	}
+	c.Flags().BoolVarP(&volumes, "volumes", "v", false, "also remove named volumes and their data")
+	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
+	return c
+}
+
+func newDevPs(g *global) *cobra.Command {
+	var (
+		asJSON bool
+		all    bool
+	)
+	c := &cobra.Command{
+		Use:   "ps",
+		Short: "List the dev stack's tasks: host sandbox, image, state, health, ports",
+		Example: `  cjob dev ps
+  cjob dev ps --all     # host sandboxes too
+  cjob dev ps --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			f, err := loadFile(g)
+			if err != nil {
+				return err
+			}
+			eng, err := dial(ctx, g)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			rows, err := converge.Status(ctx, eng, f, devenv.Env)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return writeJSON(out, rows)
+			}
+			if len(rows) == 0 {
+				fmt.Fprintf(out, "No containers for %s/%s: `cjob dev up` starts them\n", f.Project, devenv.Env)
+				return nil
+			}
+			color := isTTY(out)
+			pal := table.Color(color)
+			t := table.New("job", "task", "host", "image", "state", "health", "ports")
+			for _, r := range rows {
+				if r.Kind == "sandbox" && !all {
+					continue
+				}
+				state := r.State
+				switch {
+				case r.State == "running":
+					state = pal.Green(state)
+				case r.State == "exited" && r.ExitCode == 0 && r.Oneshot:
+					state = pal.Dim("completed")
+				default:
+					state = pal.Red(state)
+				}
+				job, task := r.Job, fmt.Sprint(r.Task)
+				if r.Kind == "sandbox" {
+					job, task = "(sandbox)", "-"
+				}
+				t.Row(job, task, r.Host, r.Image, state, r.Health, r.Ports)
+			}
+			return t.Render(out)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	c.Flags().BoolVarP(&all, "all", "a", false, "show host sandboxes too")
+	return c
+}
+
+func newDevLogs(g *global) *cobra.Command {
+	var (
+		follow bool
+		tail   string
+		ts     bool
+	)
+	c := &cobra.Command{
+		Use:   "logs [job...]",
+		Short: "Show the logs of the dev stack's tasks, interleaved and prefixed",
+		Example: `  cjob dev logs
+  cjob dev logs api worker -f
+  cjob dev logs --tail 20 coding-core.web`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			f, err := loadFile(g)
+			if err != nil {
+				return err
+			}
+			var jobs []string
+			for _, a := range args {
+				j, err := devenv.ResolveJob(f, a)
+				if err != nil {
+					return err
+				}
+				jobs = append(jobs, j.FullName())
+			}
+			eng, err := dial(ctx, g)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			return converge.Logs(ctx, eng, f.Project, devenv.Env, converge.LogOptions{
+				Jobs: jobs, Follow: follow, Tail: tail, Timestamps: ts, Color: isTTY(cmd.OutOrStdout()),
+			}, cmd.OutOrStdout())
+		},
+	}
+	c.Flags().BoolVarP(&follow, "follow", "f", false, "follow new log lines")
+	c.Flags().StringVarP(&tail, "tail", "n", "all", "lines from the end of each log")
+	c.Flags().BoolVarP(&ts, "timestamps", "t", false, "show timestamps")
+	return c
+}
+
+func isTTY(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+}
+
+var _ = sort.Strings
+var _ = plan.ActionNone

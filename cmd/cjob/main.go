@@ -1,0 +1,121 @@
+// Command cjob runs production's whole stack, declared in one jobs file, on
+// Docker: in production, on a developer's machine, and on a staging pool.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cjob/cjob/prodspec"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// global holds the flags every command shares.
+type global struct {
+	jobsFile string
+	set      []string
+	json     bool
+	host     string // docker engine endpoint
+}
+
+func (g *global) vars() (map[string]string, error) {
+	m := map[string]string{}
+	for _, kv := range g.set {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--set %q: want key=value", kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// exitError carries an exit code without printing anything more.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func newRoot() *cobra.Command {
+	g := &global{}
+	root := &cobra.Command{
+		Use:   "cjob",
+		Short: "Run production's whole stack, from one jobs file, in production, dev and staging",
+		Long: `cjob runs a microservice platform declared in one production jobs file
+(service -> job -> task, each task on a named host) on Docker.
+
+The same file drives production and every developer's machine: ` + "`cjob dev up`" + `
+rewrites every production host onto the local engine, keeping production's
+addresses and ports working, so dev cannot drift from production.`,
+		Example: `  cjob validate -f jobs.yml
+  cjob dev up                 # the whole of production, on this machine
+  cjob dev up web             # only web and what it depends on
+  cjob dev ps
+  cjob dev logs api -f`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.jobsFile, "jobs", "f", "jobs.yml", "production jobs file (YAML, or the legacy protobuf text format)")
+	pf.StringArrayVar(&g.set, "set", nil, "override a template var, key=value (repeatable)")
+	pf.StringVarP(&g.host, "docker-host", "H", "", "Docker engine endpoint (default: $DOCKER_HOST or the local socket)")
+	root.AddCommand(newRender(g), newValidate(g), newDev(g), newDoctor(g), newSandbox())
+	return root
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := newRoot().ExecuteContext(ctx)
+	os.Exit(report(os.Stderr, err))
+}
+
+// report prints err once, the way a user should read it, and returns the
+// exit code.
+func report(w io.Writer, err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	var list prodspec.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(w, e.Error())
+		}
+		fmt.Fprintf(w, "cjob: %d error%s in the jobs file\n", len(list), plural(len(list)))
+		return 1
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(w, "cjob: interrupted; run the command again to converge from where it stopped")
+		return 130
+	}
+	fmt.Fprintf(w, "cjob: %v\n", err)
+	return 1
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cjob/cjob/internal/sandbox"
+)
+
+func newSandbox() *cobra.Command {
+	c := &cobra.Command{
+		Use:    "sandbox",
+		Short:  "Run as a host sandbox (PID 1 of a dev host; used inside the sandbox image)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return sandbox.Run()
+		},
+	}
+	var timeout time.Duration
+	probe := &cobra.Command{
+		Use:     "probe URL...",
+		Short:   "Check from inside the stack that each http:// URL or tcp://host:port answers",
+		Example: `  docker exec coding-dev.host.edge-1 /cjob sandbox probe http://core-app-1:8000/healthz tcp://data-1:6379`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return sandbox.Probe(cmd.Context(), cmd.OutOrStdout(), args, timeout)
+		},
+	}
+	probe.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "per target")
+	c.AddCommand(probe)
+	return c
+}

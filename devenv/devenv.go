@@ -1,0 +1,373 @@
+// Package devenv rewrites production onto one local Docker engine:
+// production in miniature. Each production host becomes a host sandbox (a
+// small container on the project network that carries the host's names);
+// each task joins its host's sandbox namespaces, so production addresses,
+// ports and localhost between co-located jobs work unchanged.
+//
+// Rewrite is a pure function from a jobs file to a desired stack plus the
+// list of every rewrite it applied; it never talks to an engine.
+package devenv
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/prodspec"
+)
+
+// Env is the environment name devenv builds.
+const Env = "dev"
+
+// Options tune the rewrite.
+type Options struct {
+	// SandboxImage is the image of host sandboxes (made locally from the
+	// cjob binary).
+	SandboxImage string
+	// KeepReplicas runs every task of a job; by default only the first.
+	KeepReplicas bool
+	// Only restricts the stack to these jobs (full or unique short names)
+	// and, transitively, what they depend on. Empty means every job.
+	Only []string
+	// HostPathExists reports whether a host-config path (e.g.
+	// /etc/localtime) exists on this machine; nil assumes it does.
+	HostPathExists func(string) bool
+	// StopTimeout is how long a task gets to stop before it is killed.
+	StopTimeout time.Duration
+}
+
+// Note is one rewrite applied, for `cjob dev explain`.
+type Note struct {
+	Subject string // full job name, or "host <name>", or "stack"
+	Text    string
+}
+
+func (n Note) String() string { return n.Subject + ": " + n.Text }
+
+// Result is the outcome of Rewrite.
+type Result struct {
+	Stack *stack.Stack
+	Notes []Note
+	// Added lists jobs pulled in as dependencies of Options.Only.
+	Added []string
+}
+
+// Names used for engine objects.
+func NetworkName(project string) string { return project + "-" + Env }
+
+// SandboxName is the container name of a host's sandbox.
+func SandboxName(project, host string) string { return project + "-" + Env + ".host." + host }
+
+// TaskName is the container name of a task (task numbers start at 1).
+func TaskName(project string, j *prodspec.Job, task int) string {
+	return fmt.Sprintf("%s-%s.%s.%s.%d", project, Env, j.Service, j.Name, task)
+}
+
+// SandboxKey is the unit key of a host's sandbox.
+func SandboxKey(host string) string { return "host/" + host }
+
+// TaskKey is the unit key of a task.
+func TaskKey(job string, task int) string { return fmt.Sprintf("%s/%d", job, task) }
+
+// Rewrite turns the production jobs file into the dev stack.
+func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
+	f, envNotes, err := f.ForEnvironment(Env)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	for _, n := range envNotes {
+		res.Notes = append(res.Notes, Note{Subject: "stack", Text: n})
+	}
+	jobs, added, err := selectJobs(f, opts.Only)
+	if err != nil {
+		return nil, err
+	}
+	res.Added = added
+	for _, a := range added {
+		res.Notes = append(res.Notes, Note{Subject: a, Text: "added: a selected job depends on it"})
+	}
+
+	st := &stack.Stack{Project: f.Project, Env: Env, Network: NetworkName(f.Project)}
+	res.Stack = st
+	hostAddr := hostAddresses(f)
+	shortCount := map[string]int{}
+	for _, j := range f.Jobs() {
+		shortCount[j.Name]++
+	}
+	sandboxes := map[string]*stack.Unit{}
+	volumes := map[string]bool{}
+	stopTimeout := opts.StopTimeout
+	if stopTimeout == 0 {
+		stopTimeout = 10 * time.Second
+	}
+
+	sandboxFor := func(host string) *stack.Unit {
+		if sb := sandboxes[host]; sb != nil {
+			return sb
+		}
+		h := f.Host(host)
+		sb := &stack.Unit{
+			Key: SandboxKey(host), Name: SandboxName(f.Project, host), Kind: stack.KindSandbox, Host: host,
+			Spec: stack.Spec{
+				Image:       opts.SandboxImage,
+				Hostname:    host,
+				Aliases:     []string{host, host + f.DNSSuffix},
+				StopTimeout: time.Second,
+			},
+		}
+		text := "host sandbox " + sb.Name + " on network " + st.Network + ", answering as " + host + " and " + host + f.DNSSuffix
+		if h != nil && h.Address != "" {
+			text += " (production address " + h.Address + ")"
+		}
+		res.Notes = append(res.Notes, Note{Subject: "host " + host, Text: text})
+		sandboxes[host] = sb
+		return sb
+	}
+
+	for _, j := range jobs {
+		name := j.FullName()
+		tasks := j.Tasks
+		if !opts.KeepReplicas && len(tasks) > 1 {
+			res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("runs 1 of %d tasks (the one on %s); --replicas keep runs all", len(tasks), tasks[0].Host)})
+			tasks = tasks[:1]
+		}
+		var check *stack.Check
+		if j.Health != nil {
+			check = toCheck(j)
+			switch {
+			case check.HTTP != "":
+				res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("health: GET %s on port %d, made by cjob through the host sandbox", check.HTTP, check.Port)})
+			case len(check.Cmd) > 0:
+				res.Notes = append(res.Notes, Note{Subject: name, Text: "health: " + strings.Join(check.Cmd, " ") + ", run in the container"})
+			default:
+				res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("health: TCP connect to port %d, made by cjob through the host sandbox", check.Port)})
+			}
+		} else if p := j.MainPort(); p != 0 && !j.Oneshot {
+			check = &stack.Check{Port: p, Interval: 2 * time.Second, Timeout: 2 * time.Second, Retries: 30, Implicit: true}
+			res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("health: none declared; ready when port %d accepts connections", p)})
+		}
+		for _, t := range tasks {
+			sb := sandboxFor(t.Host)
+			num := t.Index + 1
+			u := &stack.Unit{
+				Key: TaskKey(name, num), Name: TaskName(f.Project, j, num), Kind: stack.KindTask,
+				Service: j.Service, Job: name, Task: num, Host: t.Host, Sandbox: sb.Key,
+				Health: check, Oneshot: j.Oneshot, Critical: j.Critical,
+				DependsOn: []string{sb.Key},
+				Spec: stack.Spec{
+					Image: j.Image, Command: j.Command, Entrypoint: j.Entrypoint,
+					Memory: j.Memory, JoinSandbox: sb.Name, StopTimeout: stopTimeout,
+				},
+			}
+			u.Spec.Env = taskEnv(j, t, hostAddr, func(text string) {
+				res.Notes = append(res.Notes, Note{Subject: name, Text: text})
+			})
+			for _, v := range j.Volumes {
+				m, note := rewriteVolume(f.Project, t.Host, v, opts.HostPathExists)
+				if note != "" {
+					res.Notes = append(res.Notes, Note{Subject: name, Text: note})
+				}
+				if m == nil {
+					continue
+				}
+				if m.Type == "volume" {
+					volumes[m.Source] = true
+				}
+				u.Spec.Mounts = append(u.Spec.Mounts, *m)
+			}
+			// Names this job answers on: <job>.<service><suffix>, and
+			// <job><suffix> where the job name is unique.
+			sb.Spec.Aliases = append(sb.Spec.Aliases, j.Name+"."+j.Service+f.DNSSuffix)
+			if shortCount[j.Name] == 1 {
+				sb.Spec.Aliases = append(sb.Spec.Aliases, j.Name+f.DNSSuffix)
+			}
+			for _, p := range j.Ports {
+				if publishes(sb, p) {
+					res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("port %d is also used by another job on %s: only one of them can listen on it, as in production", p, t.Host)})
+				} else {
+					sb.Spec.Publish = append(sb.Spec.Publish, stack.Publish{ContainerPort: p, HostPort: p})
+				}
+				u.URLs = append(u.URLs, stack.URL{Port: p, Production: fmt.Sprintf("%s:%d", t.Host, p)})
+			}
+			st.Units = append(st.Units, u)
+		}
+	}
+	// Dependencies: a task waits for every task of each job it depends on.
+	byJob := map[string][]string{}
+	for _, u := range st.Units {
+		byJob[u.Job] = append(byJob[u.Job], u.Key)
+	}
+	for _, u := range st.Units {
+		j := f.Job(u.Job)
+		for _, d := range j.DependsOn {
+			u.DependsOn = append(u.DependsOn, byJob[d]...)
+		}
+		sort.Strings(u.DependsOn)
+	}
+	for _, sb := range sandboxes {
+		sb.Spec.Aliases = dedupe(sb.Spec.Aliases)
+		sort.Slice(sb.Spec.Publish, func(i, k int) bool { return sb.Spec.Publish[i].ContainerPort < sb.Spec.Publish[k].ContainerPort })
+		st.Units = append(st.Units, sb)
+	}
+	for v := range volumes {
+		st.Volumes = append(st.Volumes, stack.Volume{Name: v})
+	}
+	st.Sort()
+	sort.SliceStable(res.Notes, func(i, k int) bool { return noteOrder(res.Notes[i]) < noteOrder(res.Notes[k]) })
+	return res, nil
+}
+
+func noteOrder(n Note) string {
+	switch {
+	case n.Subject == "stack":
+		return "0"
+	case strings.HasPrefix(n.Subject, "host "):
+		return "1" + n.Subject
+	}
+	return "2" + n.Subject
+}
+
+func toCheck(j *prodspec.Job) *stack.Check {
+	h := j.Health
+	c := &stack.Check{Interval: h.Interval, Timeout: h.Timeout, Retries: h.Retries, StartPeriod: h.StartPeriod}
+	switch {
+	case h.HTTP != "":
+		c.HTTP, c.Port = h.HTTP, j.MainPort()
+	case h.TCP != 0:
+		c.Port = h.TCP
+	default:
+		c.Cmd = h.Cmd
+	}
+	return c
+}
+
+// hostAddresses maps production addresses that are IP literals to host names.
+func hostAddresses(f *prodspec.File) map[string]string {
+	m := map[string]string{}
+	for _, h := range f.Hosts {
+		if h.Address != "" && h.Address != h.Name {
+			m[h.Address] = h.Name
+		}
+	}
+	return m
+}
+
+// taskEnv merges job and task env and rewrites production IP addresses to
+// the host names that reach the same host in dev.
+func taskEnv(j *prodspec.Job, t *prodspec.Task, hostAddr map[string]string, note func(string)) []string {
+	env := map[string]string{}
+	for k, v := range j.Env {
+		env[k] = v
+	}
+	for k, v := range t.Env {
+		env[k] = v
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		if nv := replaceAddresses(v, hostAddr); nv != v {
+			note(fmt.Sprintf("env %s: %q -> %q (production address to host name)", k, v, nv))
+			v = nv
+		}
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var ipLiteral = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
+
+func replaceAddresses(v string, hostAddr map[string]string) string {
+	if len(hostAddr) == 0 {
+		return v
+	}
+	return ipLiteral.ReplaceAllStringFunc(v, func(ip string) string {
+		if h, ok := hostAddr[ip]; ok {
+			return h
+		}
+		return ip
+	})
+}
+
+// hostConfigPaths are production host paths that hold the host's own
+// configuration; they stay read-only bind mounts in dev.
+var hostConfigPaths = []string{"/etc/localtime", "/etc/timezone", "/usr/share/zoneinfo", "/etc/ssl/certs", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/resolv.conf"}
+
+func isHostConfig(p string) bool {
+	for _, c := range hostConfigPaths {
+		if p == c || strings.HasPrefix(p, c+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+var volumeNameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+
+// VolumeName is the named volume standing in for a production host path.
+func VolumeName(project, host, hostPath string) string {
+	p := strings.Trim(volumeNameUnsafe.ReplaceAllString(path.Clean(hostPath), "_"), "_")
+	return project + "-" + Env + "." + host + "." + p
+}
+
+func rewriteVolume(project, host string, v prodspec.Volume, exists func(string) bool) (*stack.Mount, string) {
+	if !strings.HasPrefix(v.Source, "/") {
+		// Already a named volume: scope it to the project so dev never
+		// touches a volume of the same name outside it.
+		name := project + "-" + Env + "." + v.Source
+		return &stack.Mount{Type: "volume", Source: name, Target: v.Target, ReadOnly: v.ReadOnly},
+			fmt.Sprintf("volume %s -> named volume %s", v.Source, name)
+	}
+	if isHostConfig(v.Source) {
+		if exists != nil && !exists(v.Source) {
+			return nil, fmt.Sprintf("volume %s:%s dropped: host-config path %s does not exist on this machine", v.Source, v.Target, v.Source)
+		}
+		return &stack.Mount{Type: "bind", Source: v.Source, Target: v.Target, ReadOnly: true},
+			fmt.Sprintf("volume %s:%s kept as a read-only bind mount (host configuration)", v.Source, v.Target)
+	}
+	name := VolumeName(project, host, v.Source)
+	return &stack.Mount{Type: "volume", Source: name, Target: v.Target, ReadOnly: v.ReadOnly},
+		fmt.Sprintf("volume %s (on %s) -> named volume %s; data survives `dev down`, goes with `dev down --volumes`", v.Source, host, name)
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	out := s[:0]
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func publishes(sb *stack.Unit, port int) bool {
+	for _, p := range sb.Spec.Publish {
+		if p.ContainerPort == port {
+			return true
+		}
+	}
+	return false
+}
+
+// FormatNotes renders notes grouped by subject, for `cjob dev explain`.
+func FormatNotes(notes []Note) string {
+	var b strings.Builder
+	last := ""
+	for _, n := range notes {
+		if n.Subject != last {
+			if last != "" {
+				b.WriteByte('\n')
+			}
+			b.WriteString(n.Subject + ":\n")
+			last = n.Subject
+		}
+		b.WriteString("  - " + n.Text + "\n")
+	}
+	return b.String()
+}

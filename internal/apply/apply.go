@@ -1,0 +1,394 @@
+// Package apply executes a plan against an engine: in parallel, bounded,
+// along the dependency graph. A unit starts as soon as its own dependencies
+// are ready (healthy, or exited 0 for one-shot jobs), not in global waves. A
+// failure stops only what depends on it.
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/health"
+	"github.com/cjob/cjob/internal/plan"
+	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/stack"
+)
+
+// Engine is what the executor needs of an engine.
+type Engine interface {
+	EnsureNetwork(ctx context.Context, name string, labels map[string]string) error
+	RemoveNetwork(ctx context.Context, name string) error
+	EnsureVolume(ctx context.Context, name string, labels map[string]string) error
+	RemoveVolume(ctx context.Context, name string) error
+	ImageExists(ctx context.Context, ref string) (bool, error)
+	Pull(ctx context.Context, ref string, progress func(pct int)) error
+	Create(ctx context.Context, r engine.CreateRequest) (string, error)
+	Start(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string, timeout time.Duration) error
+	Remove(ctx context.Context, id string) error
+	Inspect(ctx context.Context, id, network string) (engine.Status, error)
+	Exec(ctx context.Context, id string, cmd []string) (int, string, error)
+	LogTail(ctx context.Context, id string, n int) string
+}
+
+var _ Engine = (*engine.Engine)(nil)
+
+// Prober checks a unit's readiness over the network; health.Probe by default.
+type Prober func(ctx context.Context, c *stack.Check, ip string) error
+
+// Options tune Run.
+type Options struct {
+	Parallel int               // engine calls in flight at once; 0 means 16
+	Reporter progress.Reporter // nil: no progress output
+	Probe    Prober            // nil: health.Probe
+	// StopTimeout bounds graceful stops during removal; 0 uses the unit's own.
+	StopTimeout time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Failure is one op that did not succeed.
+type Failure struct {
+	Subject string
+	Err     error
+	LogTail string // the container's last log lines, when there is one
+}
+
+// Result is what Run did.
+type Result struct {
+	Done     int // ops that changed something and succeeded
+	Failures []Failure
+	Skipped  []string // ops not run because a dependency failed
+	Elapsed  time.Duration
+	IPs      map[string]string // sandbox key -> address on the project network
+}
+
+// Err summarises the failures, or nil.
+func (r *Result) Err() error {
+	if len(r.Failures) == 0 {
+		return nil
+	}
+	var names []string
+	for _, f := range r.Failures {
+		names = append(names, f.Subject)
+	}
+	msg := fmt.Sprintf("%d failed: %s", len(r.Failures), strings.Join(names, ", "))
+	if len(r.Skipped) > 0 {
+		msg += fmt.Sprintf("; %d not started because a dependency failed", len(r.Skipped))
+	}
+	return errors.New(msg)
+}
+
+type outcome int
+
+const (
+	ok outcome = iota + 1
+	failed
+	skipped
+)
+
+type node struct {
+	op   *plan.Op
+	done chan struct{}
+	out  outcome
+	id   string // container ID after the op
+}
+
+type runner struct {
+	p     *plan.Plan
+	eng   Engine
+	opts  Options
+	sem   chan struct{}
+	nodes map[int]*node
+
+	mu     sync.Mutex
+	res    *Result
+	ips    map[string]string // sandbox key -> IP
+	pulls  map[string]*pull
+	labels map[string]string
+}
+
+type pull struct {
+	done chan struct{}
+	err  error
+}
+
+// Run executes the plan. It returns when every op has finished, failed or
+// been skipped, or ctx is cancelled (then in-flight ops stop and the rest
+// are skipped; the next run converges from what is left).
+func Run(ctx context.Context, p *plan.Plan, eng Engine, opts Options) *Result {
+	if opts.Parallel <= 0 {
+		opts.Parallel = 16
+	}
+	if opts.Probe == nil {
+		opts.Probe = health.Probe
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	start := opts.Now()
+	r := &runner{
+		p: p, eng: eng, opts: opts,
+		sem:   make(chan struct{}, opts.Parallel),
+		nodes: map[int]*node{},
+		res:   &Result{},
+		ips:   map[string]string{},
+		pulls: map[string]*pull{},
+		labels: map[string]string{
+			stack.LabelProject: p.Project,
+			stack.LabelEnv:     p.Env,
+		},
+	}
+	for _, o := range p.Ops {
+		r.nodes[o.ID] = &node{op: o, done: make(chan struct{})}
+		if o.Unit != nil && o.Unit.Kind == stack.KindSandbox && o.Current != nil && o.Current.IP != "" {
+			r.ips[o.Unit.Key] = o.Current.IP
+		}
+	}
+	var wg sync.WaitGroup
+	for _, o := range p.Ops {
+		n := r.nodes[o.ID]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(n.done)
+			r.run(ctx, n)
+		}()
+	}
+	wg.Wait()
+	r.res.Elapsed = opts.Now().Sub(start)
+	r.res.IPs = r.ips
+	sort.Slice(r.res.Failures, func(i, j int) bool { return r.res.Failures[i].Subject < r.res.Failures[j].Subject })
+	sort.Strings(r.res.Skipped)
+	return r.res
+}
+
+func (r *runner) report(ev progress.Event) {
+	if r.opts.Reporter != nil {
+		r.opts.Reporter.Report(ev)
+	}
+}
+
+func (r *runner) run(ctx context.Context, n *node) {
+	o := n.op
+	// Wait for dependencies.
+	for _, d := range o.Deps {
+		dn := r.nodes[d]
+		if dn == nil {
+			continue
+		}
+		if o.Changes() {
+			r.report(progress.Event{Unit: o.Subject, Status: progress.Waiting, Text: "Waiting for " + dn.op.Subject})
+		}
+		select {
+		case <-dn.done:
+		case <-ctx.Done():
+			n.out = skipped
+			r.skip(o, "interrupted")
+			return
+		}
+		if dn.out != ok {
+			n.out = skipped
+			r.skip(o, "dependency "+dn.op.Subject+" failed")
+			return
+		}
+	}
+	if ctx.Err() != nil {
+		n.out = skipped
+		r.skip(o, "interrupted")
+		return
+	}
+	if !o.Changes() {
+		n.out = ok
+		return
+	}
+	err := r.do(ctx, n)
+	if err != nil {
+		n.out = failed
+		f := Failure{Subject: o.Subject, Err: err}
+		if n.id != "" && o.Unit != nil {
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+			f.LogTail = r.eng.LogTail(tctx, n.id, 20)
+			cancel()
+		}
+		r.mu.Lock()
+		r.res.Failures = append(r.res.Failures, f)
+		r.mu.Unlock()
+		if ctx.Err() != nil {
+			err = errors.New("interrupted")
+		}
+		r.report(progress.Event{Unit: o.Subject, Status: progress.Failed, Text: "Failed", Err: err, Detail: f.LogTail})
+		return
+	}
+	n.out = ok
+	r.mu.Lock()
+	r.res.Done++
+	r.mu.Unlock()
+}
+
+func (r *runner) skip(o *plan.Op, why string) {
+	if !o.Changes() {
+		return
+	}
+	r.mu.Lock()
+	r.res.Skipped = append(r.res.Skipped, o.Subject)
+	r.mu.Unlock()
+	r.report(progress.Event{Unit: o.Subject, Status: progress.Skipped, Text: "Skipped: " + why})
+}
+
+// call runs one engine call within the parallelism bound.
+func (r *runner) call(ctx context.Context, f func() error) error {
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-r.sem }()
+	return f()
+}
+
+func (r *runner) working(o *plan.Op, text string) {
+	r.report(progress.Event{Unit: o.Subject, Status: progress.Working, Text: text})
+}
+
+func (r *runner) do(ctx context.Context, n *node) error {
+	o := n.op
+	switch o.Action {
+	case plan.ActionCreateNetwork:
+		r.working(o, "Creating network")
+		if err := r.call(ctx, func() error { return r.eng.EnsureNetwork(ctx, o.Subject, r.labels) }); err != nil {
+			return err
+		}
+		r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: "Network created"})
+		return nil
+	case plan.ActionCreateVolume:
+		r.working(o, "Creating volume")
+		if err := r.call(ctx, func() error { return r.eng.EnsureVolume(ctx, o.Subject, r.labels) }); err != nil {
+			return err
+		}
+		r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: "Volume created"})
+		return nil
+	case plan.ActionRemoveNetwork:
+		r.working(o, "Removing network")
+		if err := r.call(ctx, func() error { return r.eng.RemoveNetwork(ctx, o.Subject) }); err != nil {
+			return err
+		}
+		r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: "Network removed"})
+		return nil
+	case plan.ActionRemoveVolume:
+		r.working(o, "Removing volume")
+		if err := r.call(ctx, func() error { return r.eng.RemoveVolume(ctx, o.Subject) }); err != nil {
+			return err
+		}
+		r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: "Volume removed"})
+		return nil
+	case plan.ActionRemove:
+		r.working(o, "Removing")
+		if err := r.removeContainer(ctx, o.Current); err != nil {
+			return err
+		}
+		r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: "Removed"})
+		return nil
+	case plan.ActionStart:
+		n.id = o.Current.ID
+		r.working(o, "Starting")
+		if err := r.call(ctx, func() error { return r.eng.Start(ctx, n.id) }); err != nil {
+			return err
+		}
+		return r.ready(ctx, n, "Started")
+	case plan.ActionCreate, plan.ActionRecreate:
+		u := o.Unit
+		if err := r.ensureImage(ctx, o, u.Spec.Image); err != nil {
+			return err
+		}
+		if o.Action == plan.ActionRecreate && o.Current != nil {
+			r.working(o, "Recreating")
+			if err := r.removeContainer(ctx, o.Current); err != nil {
+				return err
+			}
+		} else {
+			r.working(o, "Creating")
+		}
+		labels := r.p.Stack.Labels(u)
+		err := r.call(ctx, func() error {
+			id, err := r.eng.Create(ctx, engine.CreateRequest{Name: u.Name, Spec: u.Spec, Labels: labels, Network: r.p.Stack.Network})
+			if err != nil {
+				return err
+			}
+			n.id = id
+			return r.eng.Start(ctx, id)
+		})
+		if err != nil {
+			return err
+		}
+		verb := "Created"
+		if o.Action == plan.ActionRecreate {
+			verb = "Recreated"
+		}
+		return r.ready(ctx, n, verb)
+	}
+	return fmt.Errorf("%s: unsupported action %s", o.Subject, o.Action)
+}
+
+func (r *runner) removeContainer(ctx context.Context, c *stack.Container) error {
+	return r.call(ctx, func() error {
+		if c.State == stack.StateRunning {
+			timeout := r.opts.StopTimeout
+			if timeout == 0 {
+				if s, ok := c.Spec(); ok && s.StopTimeout > 0 {
+					timeout = s.StopTimeout
+				} else {
+					timeout = 10 * time.Second
+				}
+			}
+			if err := r.eng.Stop(ctx, c.ID, timeout); err != nil {
+				return err
+			}
+		}
+		return r.eng.Remove(ctx, c.ID)
+	})
+}
+
+// ensureImage pulls the image if the engine lacks it. Concurrent units
+// sharing an image wait for one pull.
+func (r *runner) ensureImage(ctx context.Context, o *plan.Op, ref string) error {
+	r.mu.Lock()
+	p, started := r.pulls[ref]
+	if !started {
+		p = &pull{done: make(chan struct{})}
+		r.pulls[ref] = p
+	}
+	r.mu.Unlock()
+	if started {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return p.err
+	}
+	defer close(p.done)
+	var have bool
+	p.err = r.call(ctx, func() error {
+		var err error
+		have, err = r.eng.ImageExists(ctx, ref)
+		return err
+	})
+	if p.err != nil || have {
+		return p.err
+	}
+	r.working(o, "Pulling "+ref)
+	p.err = r.eng.Pull(ctx, ref, func(pct int) {
+		r.working(o, fmt.Sprintf("Pulling %s %d%%", ref, pct))
+	})
+	if p.err != nil {
+		p.err = fmt.Errorf("%w (is the image built, or the registry reachable? `cjob doctor` checks)", p.err)
+	}
+	return p.err
+}

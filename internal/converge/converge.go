@@ -1,0 +1,135 @@
+// Package converge is the road every environment command takes:
+// load -> rewrite -> observe -> plan -> apply. Commands call it; only the
+// observe and apply steps talk to the engine.
+package converge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/cjob/cjob/devenv"
+	"github.com/cjob/cjob/internal/apply"
+	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/plan"
+	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/sandbox"
+	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/prodspec"
+)
+
+// Options describe one dev command run.
+type Options struct {
+	JobsFile string
+	Set      map[string]string
+	Rewrite  devenv.Options
+	Plan     plan.Options
+}
+
+// Load reads and validates the jobs file.
+func Load(path string, set map[string]string) (*prodspec.File, error) {
+	return prodspec.Load(path, prodspec.LoadOptions{Set: set})
+}
+
+// Prepared is everything decided before anything is changed.
+type Prepared struct {
+	File     *prodspec.File
+	Rewrite  *devenv.Result
+	Observed *stack.Observed
+	Plan     *plan.Plan
+}
+
+// Notes are every rewrite applied, including port moves.
+func (p *Prepared) Notes() []devenv.Note { return p.Rewrite.Notes }
+
+// Prepare loads, rewrites, observes and plans. eng may be nil for a plan
+// without an engine (then everything is to be created).
+func Prepare(ctx context.Context, eng *engine.Engine, opts Options) (*Prepared, error) {
+	f, err := Load(opts.JobsFile, opts.Set)
+	if err != nil {
+		return nil, err
+	}
+	ro := opts.Rewrite
+	if ro.HostPathExists == nil {
+		ro.HostPathExists = func(p string) bool { _, err := os.Stat(p); return err == nil }
+	}
+	if ro.SandboxImage == "" {
+		_, hash, err := sandbox.Binary()
+		if err != nil {
+			return nil, err
+		}
+		ro.SandboxImage = sandbox.ImageRef(hash)
+	}
+	res, err := devenv.Rewrite(f, ro)
+	if err != nil {
+		return nil, err
+	}
+	obs := &stack.Observed{Volumes: map[string]bool{}}
+	if eng != nil {
+		obs, err = eng.Observe(ctx, f.Project, devenv.Env, res.Stack.Network)
+		if err != nil {
+			return nil, err
+		}
+	}
+	res.Notes = append(res.Notes, devenv.AssignPorts(res.Stack, obs, PortFree)...)
+	popts := opts.Plan
+	if len(opts.Rewrite.Only) > 0 {
+		popts.KeepOrphans = true
+	}
+	p := plan.Reconcile(res.Stack, obs, popts)
+	return &Prepared{File: f, Rewrite: res, Observed: obs, Plan: p}, nil
+}
+
+// PortFree reports whether 127.0.0.1:port can be published: nothing on this
+// machine listens there. A port below 1024 that this user may not bind is
+// still free for the engine, which binds as root.
+func PortFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return errors.Is(err, os.ErrPermission) || isEACCES(err)
+	}
+	l.Close()
+	return true
+}
+
+// UpOptions tune Up.
+type UpOptions struct {
+	Parallel int
+	Reporter progress.Reporter
+}
+
+// Up applies a prepared plan: it makes the sandbox image if needed, then
+// runs the plan.
+func Up(ctx context.Context, eng *engine.Engine, p *Prepared, opts UpOptions) (*apply.Result, error) {
+	if !p.Plan.Empty() {
+		if _, err := sandbox.Ensure(ctx, eng); err != nil {
+			return nil, err
+		}
+	}
+	res := apply.Run(ctx, p.Plan, eng, apply.Options{Parallel: opts.Parallel, Reporter: opts.Reporter})
+	return res, nil
+}
+
+// Down removes the environment's containers (and volumes on request).
+func Down(ctx context.Context, eng *engine.Engine, project string, volumes bool, only map[string]bool, opts UpOptions) (*plan.Plan, *apply.Result, error) {
+	network := devenv.NetworkName(project)
+	obs, err := eng.Observe(ctx, project, devenv.Env, network)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := plan.Down(project, devenv.Env, obs, plan.DownOptions{Volumes: volumes, Network: network, Only: only})
+	res := apply.Run(ctx, p, eng, apply.Options{Parallel: opts.Parallel, Reporter: opts.Reporter, StopTimeout: 0})
+	return p, res, nil
+}
+
+// Elapsed formats a duration for people.
+func Elapsed(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}

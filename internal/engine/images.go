@@ -1,0 +1,165 @@
+package engine
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+
+	"github.com/cjob/cjob/internal/sandbox"
+)
+
+// ImageExists reports whether the engine has the image locally.
+func (e *Engine) ImageExists(ctx context.Context, ref string) (bool, error) {
+	_, err := e.c.ImageInspect(ctx, ref)
+	if err == nil {
+		return true, nil
+	}
+	if IsNotFound(err) {
+		return false, nil
+	}
+	return false, fmt.Errorf("inspect image %s: %w", ref, err)
+}
+
+// Pull pulls an image, calling progress with a percentage (0-100) as layers
+// arrive. progress may be nil.
+func (e *Engine) Pull(ctx context.Context, ref string, progress func(pct int)) error {
+	r, err := e.c.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	defer r.Close()
+	type layer struct{ cur, total int64 }
+	layers := map[string]*layer{}
+	last := -1
+	for m, err := range r.JSONMessages(ctx) {
+		if err != nil {
+			return fmt.Errorf("pull %s: %w", ref, err)
+		}
+		if m.Error != nil {
+			return fmt.Errorf("pull %s: %s", ref, m.Error.Message)
+		}
+		if m.ID == "" || m.Progress == nil || m.Progress.Total <= 0 || progress == nil {
+			continue
+		}
+		l := layers[m.ID]
+		if l == nil {
+			l = &layer{}
+			layers[m.ID] = l
+		}
+		// Download and extraction both report; count download once and
+		// extraction once, so a layer goes 0->50->100.
+		if strings.HasPrefix(m.Status, "Extracting") {
+			l.cur, l.total = m.Progress.Total+m.Progress.Current, 2*m.Progress.Total
+		} else {
+			l.cur, l.total = m.Progress.Current, 2*m.Progress.Total
+		}
+		var cur, total int64
+		for _, l := range layers {
+			cur += l.cur
+			total += l.total
+		}
+		if pct := int(cur * 100 / total); pct != last {
+			last = pct
+			progress(pct)
+		}
+	}
+	return nil
+}
+
+// File is one file of an image made by ImportFiles.
+type File = sandbox.ImageFile
+
+// ImportFiles makes an image from the given files (a rootfs with nothing
+// else in it), with Dockerfile-style changes such as `ENTRYPOINT ["/x"]`.
+// It needs no base image and no pull.
+func (e *Engine) ImportFiles(ctx context.Context, ref string, files []File, changes []string) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	now := time.Unix(0, 0)
+	for _, f := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: f.Name, Mode: f.Mode, Size: int64(len(f.Data)), ModTime: now, Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(f.Data); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	r, err := e.c.ImageImport(ctx, client.ImageImportSource{Source: &buf, SourceName: "-"}, ref, client.ImageImportOptions{Changes: changes})
+	if err != nil {
+		return fmt.Errorf("import image %s: %w", ref, err)
+	}
+	defer r.Close()
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("import image %s: %w", ref, err)
+	}
+	if bytes.Contains(out, []byte(`"errorDetail"`)) {
+		return fmt.Errorf("import image %s: %s", ref, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Logs writes a container's log to w (stdout and stderr interleaved as the
+// engine stored them). tail is a line count or "all"; follow streams until
+// ctx ends or the container stops.
+func (e *Engine) Logs(ctx context.Context, id string, tail string, follow bool, timestamps bool, w io.Writer) error {
+	r, err := e.c.ContainerLogs(ctx, id, client.ContainerLogsOptions{
+		ShowStdout: true, ShowStderr: true, Tail: tail, Follow: follow, Timestamps: timestamps,
+	})
+	if err != nil {
+		return fmt.Errorf("logs of %s: %w", short(id), err)
+	}
+	defer r.Close()
+	if _, err := stdcopy.StdCopy(w, w, r); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("logs of %s: %w", short(id), err)
+	}
+	return nil
+}
+
+// LogTail returns the last n lines of a container's log as text.
+func (e *Engine) LogTail(ctx context.Context, id string, n int) string {
+	var b bytes.Buffer
+	if err := e.Logs(ctx, id, fmt.Sprint(n), false, false, &b); err != nil {
+		return ""
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// Exec runs cmd in a running container and returns its exit code and output.
+func (e *Engine) Exec(ctx context.Context, id string, cmd []string) (int, string, error) {
+	cr, err := e.c.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return -1, "", fmt.Errorf("exec in %s: %w", short(id), err)
+	}
+	ar, err := e.c.ExecAttach(ctx, cr.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return -1, "", fmt.Errorf("exec in %s: %w", short(id), err)
+	}
+	var out bytes.Buffer
+	_, _ = stdcopy.StdCopy(&out, &out, ar.Reader)
+	ar.Close()
+	ir, err := e.c.ExecInspect(ctx, cr.ID, client.ExecInspectOptions{})
+	if err != nil {
+		return -1, out.String(), fmt.Errorf("exec in %s: %w", short(id), err)
+	}
+	return ir.ExitCode, out.String(), nil
+}
+
+// CanPull asks the image's registry whether it has the image, without
+// pulling it.
+func (e *Engine) CanPull(ctx context.Context, ref string) error {
+	if _, err := e.c.DistributionInspect(ctx, ref, client.DistributionInspectOptions{}); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+package plan
+
+import "github.com/cjob/cjob/internal/stack"
+
+// DownOptions tune Down.
+type DownOptions struct {
+	Volumes bool            // remove named volumes too (their data goes)
+	Network string          // the project network to remove
+	Only    map[string]bool // when set, remove only tasks of these jobs and keep sandboxes, network, volumes
+}
+
+// Down plans removing what the engine holds for a project's environment:
+// tasks first, then sandboxes, then the network and (on request) volumes.
+func Down(project, env string, observed *stack.Observed, opts DownOptions) *Plan {
+	b := &builder{p: &Plan{Project: project, Env: env}, byKey: map[string]*Op{}}
+	var tasks []int
+	for _, c := range observed.Containers {
+		if c.Kind() == stack.KindSandbox {
+			continue
+		}
+		if opts.Only != nil && !opts.Only[c.Labels[stack.LabelJob]] {
+			continue
+		}
+		tasks = append(tasks, b.add(&Op{Action: ActionRemove, Subject: orphanName(c), Current: c}).ID)
+	}
+	if opts.Only != nil {
+		return b.p
+	}
+	var all []int
+	all = append(all, tasks...)
+	for _, c := range observed.Containers {
+		if c.Kind() == stack.KindSandbox {
+			all = append(all, b.add(&Op{Action: ActionRemove, Subject: orphanName(c), Current: c, Deps: tasks}).ID)
+		}
+	}
+	if observed.NetworkExists && opts.Network != "" {
+		b.add(&Op{Action: ActionRemoveNetwork, Subject: opts.Network, Deps: all})
+	}
+	if opts.Volumes {
+		var names []string
+		for v := range observed.Volumes {
+			names = append(names, v)
+		}
+		sortStrings(names)
+		for _, v := range names {
+			b.add(&Op{Action: ActionRemoveVolume, Subject: v, Deps: all})
+		}
+	}
+	return b.p
+}
