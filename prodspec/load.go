@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -99,6 +100,27 @@ func parseYAML(path string, data []byte, opts LoadOptions) (*File, error) {
 // yamlErrorRE matches yaml.v3 syntax errors, which carry only a line.
 var yamlErrorRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// unknownAnchorRE matches yaml.v3's error for an alias to no anchor, which
+// carries no position.
+var unknownAnchorRE = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
+
+// yamlParserErrors are the yaml.v3 errors raised by its parser rather than
+// its scanner. yaml.v3 reports their line counting from 0 (and the scanner's
+// counting from 1), so their line needs one added.
+var yamlParserErrors = map[string]bool{
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"found undefined tag handle":             true,
+	"did not find expected node content":     true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found duplicate %TAG directive":         true,
+}
+
 // parseDocument parses data into the root node of its single document, or
 // records an error and returns nil.
 func (d *decoder) parseDocument(data []byte) (root *yaml.Node) {
@@ -144,11 +166,31 @@ func (d *decoder) syntaxError(data []byte, err error) {
 	if m := yamlErrorRE.FindStringSubmatch(msg); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+		if yamlParserErrors[msg] {
+			p.Line++
+		}
 		p.Column = firstColumn(data, p.Line)
+	} else if m := unknownAnchorRE.FindStringSubmatch(msg); m != nil {
+		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+			p = offsetPos(data, i)
+		}
+		msg = fmt.Sprintf("alias *%s refers to no anchor", m[1])
+		d.errorAt(p, "", "%s", msg).Hint = fmt.Sprintf("define it first with &%s", m[1])
+		return
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
 	d.errorAt(p, "", "YAML syntax error: %s", msg)
+}
+
+// offsetPos returns the position of a byte offset.
+func offsetPos(data []byte, off int) Pos {
+	before := data[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	if i := bytes.LastIndexByte(before, '\n'); i >= 0 {
+		before = before[i+1:]
+	}
+	return Pos{Line: line, Column: utf8.RuneCount(before) + 1}
 }
 
 // firstColumn returns the column of the first non-blank character of a

@@ -84,8 +84,8 @@ func (j *Job) MainPort() int {
 
 // Task is one placement of a job on a production host.
 type Task struct {
-	Index int    // 0-based, in file order
-	Host  string // a name from File.Hosts
+	Index int               // 0-based, in file order
+	Host  string            // a name from File.Hosts
 	Env   map[string]string // per-task additions, merged over Job.Env by consumers
 	Pos   Pos
 }

@@ -50,11 +50,11 @@ func (d *devFlags) register(c *cobra.Command) {
 }
 
 func (d *devFlags) options(g *global, only []string) (converge.Options, error) {
-	vars, err := g.vars()
+	f, err := loadFile(g)
 	if err != nil {
 		return converge.Options{}, err
 	}
-	o := converge.Options{JobsFile: g.jobsFile, Set: vars, Rewrite: devenv.Options{Only: only}}
+	o := converge.Options{File: f, Rewrite: devenv.Options{Only: only}}
 	switch d.replicas {
 	case "one", "":
 	case "keep", "all":

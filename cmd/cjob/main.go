@@ -27,6 +27,7 @@ type global struct {
 	set      []string
 	json     bool
 	host     string // docker engine endpoint
+	project  string // overrides the jobs file's project
 }
 
 func (g *global) vars() (map[string]string, error) {
@@ -67,11 +68,30 @@ addresses and ports working, so dev cannot drift from production.`,
 		Version:       version,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.jobsFile, "jobs", "f", "jobs.yml", "production jobs file (YAML, or the legacy protobuf text format)")
 	pf.StringArrayVar(&g.set, "set", nil, "override a template var, key=value (repeatable)")
+	pf.StringVarP(&g.project, "project", "p", "", "project name (default: the project named in the jobs file)")
 	pf.StringVarP(&g.host, "docker-host", "H", "", "Docker engine endpoint (default: $DOCKER_HOST or the local socket)")
 	root.AddCommand(newRender(g), newValidate(g), newDev(g), newDoctor(g), newSandbox())
+	addJobsFlag(root, g)
 	return root
+}
+
+// addJobsFlag gives every command that reads the jobs file -f/--jobs.
+// Commands that use -f for something else (`dev logs -f` follows, as
+// docker's does) take the long form only.
+func addJobsFlag(c *cobra.Command, g *global) {
+	for _, sub := range c.Commands() {
+		addJobsFlag(sub, g)
+	}
+	if c.RunE == nil || c.Name() == "sandbox" || c.Parent() != nil && c.Parent().Name() == "sandbox" {
+		return
+	}
+	const usage = "production jobs file (YAML, or the legacy protobuf text format)"
+	if c.Flags().ShorthandLookup("f") != nil {
+		c.Flags().StringVar(&g.jobsFile, "jobs", "jobs.yml", usage)
+		return
+	}
+	c.Flags().StringVarP(&g.jobsFile, "jobs", "f", "jobs.yml", usage)
 }
 
 func main() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 
 	"github.com/spf13/cobra"
 
@@ -13,8 +14,20 @@ func loadFile(g *global) (*prodspec.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return prodspec.Load(g.jobsFile, prodspec.LoadOptions{Set: vars})
+	f, err := prodspec.Load(g.jobsFile, prodspec.LoadOptions{Set: vars})
+	if err != nil {
+		return nil, err
+	}
+	if g.project != "" {
+		if !validProject.MatchString(g.project) {
+			return nil, fmt.Errorf("--project %q: want lower-case letters, digits and dashes", g.project)
+		}
+		f.Project = g.project
+	}
+	return f, nil
 }
+
+var validProject = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
 func newRender(g *global) *cobra.Command {
 	return &cobra.Command{

@@ -24,15 +24,9 @@ import (
 
 // Options describe one dev command run.
 type Options struct {
-	JobsFile string
-	Set      map[string]string
-	Rewrite  devenv.Options
-	Plan     plan.Options
-}
-
-// Load reads and validates the jobs file.
-func Load(path string, set map[string]string) (*prodspec.File, error) {
-	return prodspec.Load(path, prodspec.LoadOptions{Set: set})
+	File    *prodspec.File // loaded and validated
+	Rewrite devenv.Options
+	Plan    plan.Options
 }
 
 // Prepared is everything decided before anything is changed.
@@ -49,10 +43,7 @@ func (p *Prepared) Notes() []devenv.Note { return p.Rewrite.Notes }
 // Prepare loads, rewrites, observes and plans. eng may be nil for a plan
 // without an engine (then everything is to be created).
 func Prepare(ctx context.Context, eng *engine.Engine, opts Options) (*Prepared, error) {
-	f, err := Load(opts.JobsFile, opts.Set)
-	if err != nil {
-		return nil, err
-	}
+	f := opts.File
 	ro := opts.Rewrite
 	if ro.HostPathExists == nil {
 		ro.HostPathExists = func(p string) bool { _, err := os.Stat(p); return err == nil }

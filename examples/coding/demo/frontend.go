@@ -132,7 +132,7 @@ func buildAPI(c *config) (*service, error) {
 		w.Write(body)
 	})
 	mux.HandleFunc("GET /api/repos", func(w http.ResponseWriter, r *http.Request) {
-		c.relay(w, r.Context(), git+"/repos")
+		c.relay(r.Context(), w, git+"/repos")
 	})
 	mux.HandleFunc("GET /api/schema", func(w http.ResponseWriter, r *http.Request) {
 		code, body, err := c.send(r.Context(), http.MethodGet, cache+"/kv/schema_version", "", nil)
@@ -156,7 +156,7 @@ func buildAPI(c *config) (*service, error) {
 }
 
 // relay GETs url and copies a JSON answer to w, or answers 502.
-func (c *config) relay(w http.ResponseWriter, ctx context.Context, url string) {
+func (c *config) relay(ctx context.Context, w http.ResponseWriter, url string) {
 	code, body, err := c.send(ctx, http.MethodGet, url, "", nil)
 	if err != nil {
 		writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error(), "status": code})
