@@ -192,11 +192,12 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 				} else {
 					sb.Spec.Publish = append(sb.Spec.Publish, stack.Publish{ContainerPort: p, HostPort: p})
 				}
-				u.URLs = append(u.URLs, stack.URL{Port: p, Production: fmt.Sprintf("%s:%d", t.Host, p)})
+				u.URLs = append(u.URLs, stack.URL{Port: p, Production: fmt.Sprintf("%s:%d", t.Host, p), HTTP: check != nil && check.HTTP != ""})
 			}
 			st.Units = append(st.Units, u)
 		}
 	}
+	aliasDroppedHosts(f, jobs, opts.KeepReplicas, sandboxes, res)
 	// Dependencies: a task waits for every task of each job it depends on.
 	byJob := map[string][]string{}
 	for _, u := range st.Units {
@@ -294,8 +295,9 @@ func replaceAddresses(v string, hostAddr map[string]string) string {
 }
 
 // hostConfigPaths are production host paths that hold the host's own
-// configuration; they stay read-only bind mounts in dev.
-var hostConfigPaths = []string{"/etc/localtime", "/etc/timezone", "/usr/share/zoneinfo", "/etc/ssl/certs", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/resolv.conf"}
+// configuration (locale, timezone, users, certificates, service config);
+// they stay read-only bind mounts in dev, of this machine's copy.
+var hostConfigPaths = []string{"/etc", "/usr/share/zoneinfo", "/usr/share/ca-certificates"}
 
 func isHostConfig(p string) bool {
 	for _, c := range hostConfigPaths {
@@ -357,6 +359,8 @@ func publishes(sb *stack.Unit, port int) bool {
 
 // FormatNotes renders notes grouped by subject, for `cjob dev explain`.
 func FormatNotes(notes []Note) string {
+	notes = append([]Note(nil), notes...)
+	sort.SliceStable(notes, func(i, k int) bool { return noteOrder(notes[i]) < noteOrder(notes[k]) })
 	var b strings.Builder
 	last := ""
 	for _, n := range notes {
@@ -370,4 +374,39 @@ func FormatNotes(notes []Note) string {
 		b.WriteString("  - " + n.Text + "\n")
 	}
 	return b.String()
+}
+
+// aliasDroppedHosts keeps every production host name resolvable in dev. A
+// host left with no task (its tasks were replicas dropped by --replicas one)
+// answers at the sandbox that runs the job's one dev task, so an address such
+// as app-2:8000 still reaches the job. A host whose jobs are all excluded
+// has nothing to answer for it, and explain says so.
+func aliasDroppedHosts(f *prodspec.File, jobs []*prodspec.Job, keep bool, sandboxes map[string]*stack.Unit, res *Result) {
+	target := map[string]string{} // dropped host -> sandbox host
+	why := map[string]string{}
+	for _, j := range jobs {
+		if keep || len(j.Tasks) < 2 {
+			continue
+		}
+		for _, t := range j.Tasks[1:] {
+			if sandboxes[t.Host] != nil || target[t.Host] != "" {
+				continue
+			}
+			target[t.Host] = j.Tasks[0].Host
+			why[t.Host] = j.FullName()
+		}
+	}
+	for _, h := range f.Hosts {
+		if sandboxes[h.Name] != nil {
+			continue
+		}
+		to, ok := target[h.Name]
+		if !ok {
+			res.Notes = append(res.Notes, Note{Subject: "host " + h.Name, Text: "no job runs here in dev: the names " + h.Name + " and " + h.Name + f.DNSSuffix + " do not resolve"})
+			continue
+		}
+		sb := sandboxes[to]
+		sb.Spec.Aliases = append(sb.Spec.Aliases, h.Name, h.Name+f.DNSSuffix)
+		res.Notes = append(res.Notes, Note{Subject: "host " + h.Name, Text: fmt.Sprintf("no task runs here in dev: its names answer at host sandbox %s, where %s runs its one dev task", to, why[h.Name])})
+	}
 }

@@ -95,7 +95,10 @@ func AssignPorts(st *stack.Stack, observed *stack.Observed, free PortProbe) []No
 	for _, u := range st.Units {
 		for i := range u.URLs {
 			if hp := bySandbox[u.Sandbox][u.URLs[i].Port]; hp != 0 {
-				u.URLs[i].Local = fmt.Sprintf("http://127.0.0.1:%d", hp)
+				u.URLs[i].Local = fmt.Sprintf("127.0.0.1:%d", hp)
+				if u.URLs[i].HTTP {
+					u.URLs[i].Local = "http://" + u.URLs[i].Local
+				}
 			}
 		}
 	}

@@ -35,8 +35,15 @@ func Render(f *File) ([]byte, error) {
 		}
 		add(root, "hosts", hosts)
 	}
+	// yaml.v3's emitter keeps every event of a document in memory and is
+	// slow on big ones, so each service is encoded on its own and indented
+	// under services:.
+	var b bytes.Buffer
+	if err := encodeYAML(&b, root, ""); err != nil {
+		return nil, err
+	}
 	if len(f.Services) > 0 {
-		services := mapNode()
+		b.WriteString("services:\n")
 		for _, s := range f.Services {
 			jobs := mapNode()
 			for _, j := range s.Jobs {
@@ -44,28 +51,51 @@ func Render(f *File) ([]byte, error) {
 			}
 			svc := mapNode()
 			add(svc, "jobs", jobs)
-			add(services, s.Name, svc)
+			one := mapNode()
+			add(one, s.Name, svc)
+			if err := encodeYAML(&b, one, "  "); err != nil {
+				return nil, err
+			}
 		}
-		add(root, "services", services)
 	}
 	if len(f.Environments) > 0 {
 		envs := mapNode()
 		for _, name := range sortedKeys(f.Environments) {
 			add(envs, name, renderEnvironment(f.Environments[name]))
 		}
-		add(root, "environments", envs)
+		top := mapNode()
+		add(top, "environments", envs)
+		if err := encodeYAML(&b, top, ""); err != nil {
+			return nil, err
+		}
 	}
+	return b.Bytes(), nil
+}
 
+// encodeYAML writes n as a YAML document, each non-empty line prefixed with
+// indent. Indenting every line keeps block scalars and their indentation
+// indicators valid, since those are relative to the enclosing node.
+func encodeYAML(w *bytes.Buffer, n *yaml.Node, indent string) error {
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
-	if err := enc.Encode(root); err != nil {
-		return nil, fmt.Errorf("render: %w", err)
+	if err := enc.Encode(n); err != nil {
+		return fmt.Errorf("render: %w", err)
 	}
 	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("render: %w", err)
+		return fmt.Errorf("render: %w", err)
 	}
-	return b.Bytes(), nil
+	if indent == "" {
+		w.Write(b.Bytes())
+		return nil
+	}
+	for line := range bytes.Lines(b.Bytes()) {
+		if len(line) > 1 {
+			w.WriteString(indent)
+		}
+		w.Write(line)
+	}
+	return nil
 }
 
 func renderHost(h *Host) *yaml.Node {

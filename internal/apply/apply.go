@@ -183,8 +183,12 @@ func (r *runner) run(ctx context.Context, n *node) {
 		if dn == nil {
 			continue
 		}
-		if o.Changes() {
-			r.report(progress.Event{Unit: o.Subject, Status: progress.Waiting, Text: "Waiting for " + dn.op.Subject})
+		select {
+		case <-dn.done:
+		default:
+			if o.Changes() {
+				r.report(progress.Event{Unit: o.Subject, Status: progress.Waiting, Text: "Waiting for " + dn.op.Subject})
+			}
 		}
 		select {
 		case <-dn.done:

@@ -133,7 +133,7 @@ func (f *fakeEngine) Inspect(_ context.Context, id, _ string) (engine.Status, er
 	return engine.Status{State: c.state, ExitCode: c.exit, IP: "10.0.0.1"}, nil
 }
 func (f *fakeEngine) Exec(context.Context, string, []string) (int, string, error) { return 0, "", nil }
-func (f *fakeEngine) LogTail(_ context.Context, id string, _ int) string        { return "boom: log of " + id }
+func (f *fakeEngine) LogTail(_ context.Context, id string, _ int) string          { return "boom: log of " + id }
 
 func (f *fakeEngine) names(state stack.State) []string {
 	f.mu.Lock()

@@ -145,7 +145,9 @@ func TestLegacySeed(t *testing.T) {
 	os.MkdirAll(dir, 0o755)
 	file := filepath.Join(dir, "jobs.pb.txt")
 	os.WriteFile(file, src, 0o644)
-	t.Cleanup(func() { cjob(t, "dev", "down", "--volumes", "--progress", "quiet", "-f", file, "--project", "e2e-legacy") })
+	t.Cleanup(func() {
+		cjob(t, "dev", "down", "--volumes", "--progress", "quiet", "-f", file, "--project", "e2e-legacy")
+	})
 	v := mustCjob(t, "validate", "-f", file)
 	t.Log(v.stdout + v.stderr)
 	r := mustCjob(t, "dev", "up", "-f", file, "--project", "e2e-legacy", "--progress", "plain")

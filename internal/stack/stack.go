@@ -100,8 +100,9 @@ type Unit struct {
 // URL is where a job answers, in production and locally.
 type URL struct {
 	Port       int    // container port
-	Local      string // e.g. http://127.0.0.1:18080
+	Local      string // e.g. http://127.0.0.1:18080 (HTTP) or 127.0.0.1:15432
 	Production string // e.g. core-app-1:8000
+	HTTP       bool   // the job speaks HTTP on this port (its check is an HTTP one)
 }
 
 // Spec is everything the engine needs to create the container. Every field
