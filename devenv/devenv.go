@@ -203,8 +203,12 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 	for _, u := range st.Units {
 		byJob[u.Job] = append(byJob[u.Job], u.Key)
 	}
+	jobByName := make(map[string]*prodspec.Job, len(jobs))
+	for _, j := range jobs {
+		jobByName[j.FullName()] = j
+	}
 	for _, u := range st.Units {
-		j := f.Job(u.Job)
+		j := jobByName[u.Job]
 		for _, d := range j.DependsOn {
 			u.DependsOn = append(u.DependsOn, byJob[d]...)
 		}

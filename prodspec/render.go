@@ -5,289 +5,346 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"gopkg.in/yaml.v3"
+	"unicode/utf8"
 )
 
 // Render returns f in the YAML format Load reads, normalised: vars already
-// substituted into every value (Render escapes any "{{" left in a value so
-// that it reads back unchanged), registry prefixes applied, run_on_host and
-// port written as tasks: and port:/ports:, sizes in the largest exact binary
-// unit, health checks with every default spelt out, and names sorted. Keys
-// of a section come in a fixed order, the order of the format's
-// documentation; names (hosts, services, jobs, env, labels, vars) are
-// sorted. The output is deterministic, and Parse(Render(f)) equals f except
-// for Path, positions and, after --set, the warning about undeclared vars.
+// substituted into every value (any "{{" left in a value is escaped as
+// {{"{{"}} so that it reads back unchanged), registry prefixes applied,
+// run_on_host written as tasks:, one port as port: and several as ports:,
+// sizes in the largest exact binary unit, health checks with every default
+// spelt out, and dependencies as full names. The keys of a section come in
+// the fixed order of the format's documentation (project, registry,
+// dns_suffix, vars, hosts, services, environments; image, command, ...);
+// names (hosts, services, jobs, environments) and the keys of env, labels,
+// vars and pin are sorted.
+//
+// The output is deterministic, and Parse(Render(f)) equals f except for
+// Path, positions and, after --set, the warning about undeclared vars.
+// Render writes YAML itself rather than through yaml.v3's encoder, which is
+// slow and memory hungry on large files; every string that is not
+// obviously plain is double-quoted.
 func Render(f *File) ([]byte, error) {
-	root := mapNode()
-	addStr(root, "project", f.Project, false)
+	w := &yamlWriter{}
+	w.kv(0, "project", w.str(f.Project))
 	if f.Registry != "" {
-		addStr(root, "registry", f.Registry, true)
+		w.kv(0, "registry", w.tmpl(f.Registry))
 	}
-	addStr(root, "dns_suffix", f.DNSSuffix, true)
+	w.kv(0, "dns_suffix", w.tmpl(f.DNSSuffix))
 	if len(f.Vars) > 0 {
-		add(root, "vars", strMapNode(f.Vars, false))
+		w.key(0, "vars")
+		w.strMap(2, f.Vars, false)
 	}
 	if len(f.Hosts) > 0 {
-		hosts := mapNode()
+		w.key(0, "hosts")
 		for _, h := range f.Hosts {
-			add(hosts, h.Name, renderHost(h))
+			w.host(2, h)
 		}
-		add(root, "hosts", hosts)
-	}
-	// yaml.v3's emitter keeps every event of a document in memory and is
-	// slow on big ones, so each service is encoded on its own and indented
-	// under services:.
-	var b bytes.Buffer
-	if err := encodeYAML(&b, root, ""); err != nil {
-		return nil, err
 	}
 	if len(f.Services) > 0 {
-		b.WriteString("services:\n")
+		w.key(0, "services")
 		for _, s := range f.Services {
-			jobs := mapNode()
+			w.key(2, s.Name)
+			w.key(4, "jobs")
 			for _, j := range s.Jobs {
-				add(jobs, j.Name, renderJob(j))
-			}
-			svc := mapNode()
-			add(svc, "jobs", jobs)
-			one := mapNode()
-			add(one, s.Name, svc)
-			if err := encodeYAML(&b, one, "  "); err != nil {
-				return nil, err
+				w.job(6, j)
 			}
 		}
 	}
 	if len(f.Environments) > 0 {
-		envs := mapNode()
+		w.key(0, "environments")
 		for _, name := range sortedKeys(f.Environments) {
-			add(envs, name, renderEnvironment(f.Environments[name]))
-		}
-		top := mapNode()
-		add(top, "environments", envs)
-		if err := encodeYAML(&b, top, ""); err != nil {
-			return nil, err
+			w.environment(2, f.Environments[name])
 		}
 	}
-	return b.Bytes(), nil
+	if w.err != nil {
+		return nil, w.err
+	}
+	return w.b.Bytes(), nil
 }
 
-// encodeYAML writes n as a YAML document, each non-empty line prefixed with
-// indent. Indenting every line keeps block scalars and their indentation
-// indicators valid, since those are relative to the enclosing node.
-func encodeYAML(w *bytes.Buffer, n *yaml.Node, indent string) error {
-	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(n); err != nil {
-		return fmt.Errorf("render: %w", err)
+func (w *yamlWriter) host(indent int, h *Host) {
+	if h.Address == "" && h.Docker == "" && h.Memory == 0 && len(h.Labels) == 0 {
+		w.kv(indent, h.Name, "{}")
+		return
 	}
-	if err := enc.Close(); err != nil {
-		return fmt.Errorf("render: %w", err)
-	}
-	if indent == "" {
-		w.Write(b.Bytes())
-		return nil
-	}
-	for line := range bytes.Lines(b.Bytes()) {
-		if len(line) > 1 {
-			w.WriteString(indent)
-		}
-		w.Write(line)
-	}
-	return nil
-}
-
-func renderHost(h *Host) *yaml.Node {
-	n := mapNode()
+	w.key(indent, h.Name)
+	indent += 2
 	if h.Address != "" {
-		addStr(n, "address", h.Address, true)
+		w.kv(indent, "address", w.tmpl(h.Address))
 	}
 	if h.Docker != "" {
-		addStr(n, "docker", h.Docker, true)
+		w.kv(indent, "docker", w.tmpl(h.Docker))
 	}
 	if h.Memory != 0 {
-		addStr(n, "memory", FormatSize(h.Memory), false)
+		w.kv(indent, "memory", FormatSize(h.Memory))
 	}
 	if len(h.Labels) > 0 {
-		add(n, "labels", strMapNode(h.Labels, true))
+		w.key(indent, "labels")
+		w.strMap(indent+2, h.Labels, true)
 	}
-	return n
 }
 
-func renderJob(j *Job) *yaml.Node {
-	n := mapNode()
-	addStr(n, "image", j.Image, true)
+func (w *yamlWriter) job(indent int, j *Job) {
+	w.key(indent, j.Name)
+	indent += 2
+	w.kv(indent, "image", w.tmpl(j.Image))
 	if j.Command != nil {
-		add(n, "command", listNode(j.Command, true))
+		w.kv(indent, "command", w.list(j.Command, true))
 	}
 	if j.Entrypoint != nil {
-		add(n, "entrypoint", listNode(j.Entrypoint, true))
+		w.kv(indent, "entrypoint", w.list(j.Entrypoint, true))
 	}
 	switch len(j.Ports) {
 	case 0:
 	case 1:
-		add(n, "port", intNode(j.Ports[0]))
+		w.kv(indent, "port", strconv.Itoa(j.Ports[0]))
 	default:
-		ports := seqNode()
-		for _, p := range j.Ports {
-			ports.Content = append(ports.Content, intNode(p))
+		ports := make([]string, len(j.Ports))
+		for i, p := range j.Ports {
+			ports[i] = strconv.Itoa(p)
 		}
-		add(n, "ports", ports)
+		w.kv(indent, "ports", "["+strings.Join(ports, ", ")+"]")
 	}
 	if len(j.Env) > 0 {
-		add(n, "env", strMapNode(j.Env, true))
+		w.key(indent, "env")
+		w.strMap(indent+2, j.Env, true)
 	}
 	if len(j.Volumes) > 0 {
 		vols := make([]string, len(j.Volumes))
 		for i, v := range j.Volumes {
 			vols[i] = v.String()
 		}
-		add(n, "volumes", listNode(vols, true))
+		w.kv(indent, "volumes", w.list(vols, true))
 	}
 	if j.Memory != 0 {
-		addStr(n, "memory", FormatSize(j.Memory), false)
+		w.kv(indent, "memory", FormatSize(j.Memory))
 	}
 	if len(j.DependsOn) > 0 {
-		add(n, "depends_on", listNode(j.DependsOn, false))
+		w.kv(indent, "depends_on", w.list(j.DependsOn, false))
 	}
-	if j.Health != nil {
-		add(n, "health", renderHealth(j.Health))
+	if h := j.Health; h != nil {
+		w.key(indent, "health")
+		in := indent + 2
+		switch {
+		case h.HTTP != "":
+			w.kv(in, "http", w.tmpl(h.HTTP))
+		case h.TCP != 0:
+			w.kv(in, "tcp", strconv.Itoa(h.TCP))
+		case h.Cmd != nil:
+			w.kv(in, "cmd", w.list(h.Cmd, true))
+		}
+		w.kv(in, "interval", h.Interval.String())
+		w.kv(in, "timeout", h.Timeout.String())
+		w.kv(in, "retries", strconv.Itoa(h.Retries))
+		w.kv(in, "start_period", h.StartPeriod.String())
 	}
 	if j.Critical {
-		add(n, "critical", boolNode(true))
+		w.kv(indent, "critical", "true")
 	}
 	if j.Oneshot {
-		add(n, "oneshot", boolNode(true))
+		w.kv(indent, "oneshot", "true")
 	}
-	tasks := seqNode()
-	tasks.Style = 0
+	w.key(indent, "tasks")
 	for _, t := range j.Tasks {
-		tn := mapNode()
-		addStr(tn, "host", t.Host, false)
-		if len(t.Env) > 0 {
-			add(tn, "env", strMapNode(t.Env, true))
-		}
+		w.indent(indent + 2)
 		if len(t.Env) == 0 {
-			tn.Style = yaml.FlowStyle
+			w.b.WriteString("- {host: " + w.tmpl(t.Host) + "}\n")
+			continue
 		}
-		tasks.Content = append(tasks.Content, tn)
+		w.b.WriteString("- host: " + w.tmpl(t.Host) + "\n")
+		w.key(indent+4, "env")
+		w.strMap(indent+6, t.Env, true)
 	}
-	add(n, "tasks", tasks)
-	return n
 }
 
-func renderHealth(h *Health) *yaml.Node {
-	n := mapNode()
-	switch {
-	case h.HTTP != "":
-		addStr(n, "http", h.HTTP, true)
-	case h.TCP != 0:
-		add(n, "tcp", intNode(h.TCP))
-	case h.Cmd != nil:
-		add(n, "cmd", listNode(h.Cmd, true))
+func (w *yamlWriter) environment(indent int, e *Environment) {
+	if len(e.Exclude) == 0 && len(e.Jobs) == 0 && len(e.Pool) == 0 && len(e.Pin) == 0 {
+		w.kv(indent, e.Name, "{}")
+		return
 	}
-	addStr(n, "interval", h.Interval.String(), false)
-	addStr(n, "timeout", h.Timeout.String(), false)
-	add(n, "retries", intNode(h.Retries))
-	addStr(n, "start_period", h.StartPeriod.String(), false)
-	return n
-}
-
-func renderEnvironment(e *Environment) *yaml.Node {
-	n := mapNode()
+	w.key(indent, e.Name)
+	indent += 2
 	if len(e.Exclude) > 0 {
-		add(n, "exclude", listNode(e.Exclude, false))
+		w.kv(indent, "exclude", w.list(e.Exclude, false))
 	}
 	if len(e.Jobs) > 0 {
-		jobs := mapNode()
+		w.key(indent, "jobs")
 		for _, name := range sortedKeys(e.Jobs) {
 			p := e.Jobs[name]
-			pn := mapNode()
+			if p.Image == nil && p.Command == nil && len(p.Env) == 0 && p.Memory == nil {
+				w.kv(indent+2, name, "{}")
+				continue
+			}
+			w.key(indent+2, name)
+			in := indent + 4
 			if p.Image != nil {
-				addStr(pn, "image", *p.Image, true)
+				w.kv(in, "image", w.tmpl(*p.Image))
 			}
 			if p.Command != nil {
-				add(pn, "command", listNode(p.Command, true))
+				w.kv(in, "command", w.list(p.Command, true))
 			}
 			if len(p.Env) > 0 {
-				add(pn, "env", strMapNode(p.Env, true))
+				w.key(in, "env")
+				w.strMap(in+2, p.Env, true)
 			}
 			if p.Memory != nil {
-				addStr(pn, "memory", FormatSize(*p.Memory), false)
+				w.kv(in, "memory", FormatSize(*p.Memory))
 			}
-			if len(pn.Content) == 0 {
-				pn.Style = yaml.FlowStyle
-			}
-			add(jobs, name, pn)
 		}
-		add(n, "jobs", jobs)
 	}
 	if len(e.Pool) > 0 {
-		add(n, "pool", listNode(e.Pool, false))
+		w.kv(indent, "pool", w.list(e.Pool, false))
 	}
 	if len(e.Pin) > 0 {
-		add(n, "pin", strMapNode(e.Pin, false))
+		w.key(indent, "pin")
+		w.strMap(indent+2, e.Pin, false)
 	}
-	if len(n.Content) == 0 {
-		n.Style = yaml.FlowStyle
+}
+
+// yamlWriter writes block-style YAML. The first error (a string that is
+// not valid UTF-8) is kept in err.
+type yamlWriter struct {
+	b   bytes.Buffer
+	err error
+}
+
+const spaces = "                                                                "
+
+func (w *yamlWriter) indent(n int) {
+	for n > len(spaces) {
+		w.b.WriteString(spaces)
+		n -= len(spaces)
 	}
-	return n
+	w.b.WriteString(spaces[:n])
 }
 
-// Node builders. Values that Parse renders as templates are escaped (see
-// escapeTemplate); project, vars, names and numbers are not templates.
-
-func mapNode() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"} }
-
-func seqNode() *yaml.Node {
-	return &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
+// key writes "key:" on a line of its own; a block follows.
+func (w *yamlWriter) key(indent int, k string) {
+	w.indent(indent)
+	w.b.WriteString(w.str(k))
+	w.b.WriteString(":\n")
 }
 
-func strNode(s string, template bool) *yaml.Node {
-	if template {
-		s = escapeTemplate(s)
-	}
-	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
-	if yaml11Bools[strings.ToLower(s)] {
-		// Booleans to YAML 1.1 readers; yaml.v3 would leave them bare.
-		n.Style = yaml.DoubleQuotedStyle
-	}
-	return n
+// kv writes "key: value" with value already formatted.
+func (w *yamlWriter) kv(indent int, k, v string) {
+	w.indent(indent)
+	w.b.WriteString(w.str(k))
+	w.b.WriteString(": ")
+	w.b.WriteString(v)
+	w.b.WriteByte('\n')
 }
 
-var yaml11Bools = map[string]bool{"y": true, "n": true, "yes": true, "no": true, "on": true, "off": true}
-
-func intNode(v int) *yaml.Node {
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(v)}
-}
-
-func boolNode(v bool) *yaml.Node {
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(v)}
-}
-
-func add(m *yaml.Node, key string, v *yaml.Node) {
-	m.Content = append(m.Content, strNode(key, false), v)
-}
-
-func addStr(m *yaml.Node, key, value string, template bool) {
-	add(m, key, strNode(value, template))
-}
-
-// listNode is a flow list of strings.
-func listNode(items []string, template bool) *yaml.Node {
-	n := seqNode()
-	for _, s := range items {
-		n.Content = append(n.Content, strNode(s, template))
-	}
-	return n
-}
-
-// strMapNode is a mapping of strings, sorted by key.
-func strMapNode(m map[string]string, template bool) *yaml.Node {
-	n := mapNode()
+// strMap writes a mapping of strings, sorted by key. Values are escaped
+// as templates when template is set; keys never are.
+func (w *yamlWriter) strMap(indent int, m map[string]string, template bool) {
 	for _, k := range sortedKeys(m) {
-		addStr(n, k, m[k], template)
+		v := w.str(m[k])
+		if template {
+			v = w.tmpl(m[k])
+		}
+		w.kv(indent, k, v)
 	}
-	return n
+}
+
+// list formats a flow list of strings.
+func (w *yamlWriter) list(items []string, template bool) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, s := range items {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if template {
+			b.WriteString(w.tmpl(s))
+		} else {
+			b.WriteString(w.str(s))
+		}
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// tmpl formats a string that Parse will read as a template.
+func (w *yamlWriter) tmpl(s string) string { return w.str(escapeTemplate(s)) }
+
+// str formats a string scalar: plain when that is unambiguous in both block
+// and flow context, double-quoted otherwise.
+func (w *yamlWriter) str(s string) string {
+	if !utf8.ValidString(s) {
+		if w.err == nil {
+			w.err = fmt.Errorf("render: %q is not valid UTF-8", s)
+		}
+		return `""`
+	}
+	if isPlain(s) {
+		return s
+	}
+	return quoteYAML(s)
+}
+
+// isPlain reports whether s can be written as a plain scalar and read back
+// as the same string, in block and in flow context. It is conservative:
+// plain scalars hold only letters, digits and - _ . / : = @ +, start with a
+// letter, a digit, '/', '_', '.' or '-' (but not "-", "--- " or a sign
+// before a digit), do not end in ':', and are not something YAML 1.1 or 1.2
+// would read as a number, bool, null or timestamp; anything starting with a
+// digit is quoted.
+func isPlain(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_./:=@+", c) >= 0) {
+			return false
+		}
+	}
+	switch c := s[0]; {
+	case c >= '0' && c <= '9', c == ':', c == '=', c == '@', c == '+':
+		return false
+	case c == '-', c == '.':
+		if len(s) == 1 || s[1] >= '0' && s[1] <= '9' || s[1] == '.' || s[1] == '-' && c == '-' && strings.HasPrefix(s, "---") {
+			return false
+		}
+	}
+	if s[len(s)-1] == ':' {
+		return false
+	}
+	switch strings.ToLower(s) {
+	case "null", "true", "false", "yes", "no", "on", "off", "y", "n", ".inf", "-.inf", ".nan":
+		return false
+	}
+	return true
+}
+
+// quoteYAML double-quotes s, escaping what YAML cannot hold as is.
+func quoteYAML(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r >= 0xd800 && r <= 0xdfff || r == 0xfeff || r == 0xfffe || r == 0xffff || r == 0x2028 || r == 0x2029:
+			if r <= 0xff {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
