@@ -48,8 +48,12 @@ func (f *File) ForEnvironment(name string) (*File, []string, error) {
 		errs.Sort()
 		return nil, nil, errs
 	}
+	jobs := make(map[string]*Job)
+	for _, j := range out.Jobs() {
+		jobs[j.FullName()] = j
+	}
 	for _, full := range env.Exclude {
-		if out.Job(full) != nil {
+		if jobs[full] != nil {
 			notes = append(notes, "excluded "+full)
 		}
 	}
@@ -64,7 +68,7 @@ func (f *File) ForEnvironment(name string) (*File, []string, error) {
 
 	suffix := fmt.Sprintf(" (%s patch)", name)
 	for _, full := range sortedKeys(env.Jobs) {
-		p, j := env.Jobs[full], out.Job(full)
+		p, j := env.Jobs[full], jobs[full]
 		if j == nil {
 			continue
 		}

@@ -41,3 +41,37 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRoundTrip puts arbitrary strings into the values of a valid file (an
+// env value and key, a label, a command written as a list and as a string,
+// a volume, a var), and checks that whatever loads renders and loads back
+// equal. It exercises Render's quoting more than FuzzParse can.
+func FuzzRoundTrip(f *testing.F) {
+	f.Add("1", "KEY", "app", "/blog --port 9090", "/data:/data:ro", "59559fd")
+	f.Add("{{ .Vars.tag }}", "K", `{{"{{"}}`, `sh -c 'echo "hi"'`, "name:/x", "{{")
+	f.Add("yes", "<<", "- x", "a\\ b", "/a:/b", "1e3")
+	f.Add("line\none\n", "~", "\u2028", `"`, "#x:/y", "null")
+	f.Fuzz(func(t *testing.T, value, key, label, command, volume, tag string) {
+		src := "project: p\n" +
+			"vars: {tag: " + quoteYAML(tag) + "}\n" +
+			"hosts: {h: {labels: {" + quoteYAML(key) + ": " + quoteYAML(label) + "}}}\n" +
+			"services:\n  s:\n    jobs:\n" +
+			"      a:\n        image: \"app:{{ .Vars.tag }}\"\n" +
+			"        env: {" + quoteYAML(key) + ": " + quoteYAML(value) + "}\n" +
+			"        command: " + quoteYAML(command) + "\n" +
+			"        volumes: [" + quoteYAML(volume) + "]\n" +
+			"        run_on_host: h\n" +
+			"      b:\n        image: b\n" +
+			"        entrypoint: [" + quoteYAML(value) + ", " + quoteYAML(label) + "]\n" +
+			"        tasks: [{host: h, env: {" + quoteYAML(key) + ": " + quoteYAML(command) + "}}]\n"
+		file, err := Parse("fuzz.yml", []byte(src), LoadOptions{})
+		if err != nil {
+			return
+		}
+		out, err := Render(file)
+		if err != nil {
+			t.Fatalf("render: %v", err)
+		}
+		checkRoundTrip(t, file, out)
+	})
+}

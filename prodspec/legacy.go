@@ -214,6 +214,9 @@ func (r *reporter) protoError(err error) {
 		msg = strings.TrimLeft(strings.TrimPrefix(msg, "proto:"), " \u00a0")
 	}
 	e := r.errorAt(p, "", "%s", msg)
+	if v, ok := strings.CutPrefix(msg, "invalid value for string type: "); ok {
+		e.Hint = fmt.Sprintf("write it in quotes: %q", v)
+	}
 	if m := unknownFieldRE.FindStringSubmatch(msg); m != nil {
 		if m[1] == "jobs" {
 			e.Hint = "is the job before it missing its closing >?"

@@ -190,6 +190,8 @@ func (d *decoder) fields(n *yaml.Node, path string, known []string) (map[string]
 			err := d.errorAt(pos(e.k), path, "unknown key %q", e.key)
 			if hint := d.suggest.didYouMean(e.key, known); hint != "" {
 				err.Hint = hint
+			} else if where := keyHome(e.key); where != "" {
+				err.Hint = fmt.Sprintf("%s is %s key; keys here: %s", e.key, where, strings.Join(known, ", "))
 			} else {
 				err.Hint = "known keys: " + strings.Join(known, ", ")
 			}
@@ -201,6 +203,22 @@ func (d *decoder) fields(n *yaml.Node, path string, known []string) (map[string]
 		out[e.key] = e
 	}
 	return out, true
+}
+
+// keyHome says what kind of mapping a key that is unknown in one place
+// belongs to ("a job"), or "".
+func keyHome(key string) string {
+	switch {
+	case contains(jobKeys, key):
+		return "a job"
+	case contains(fileKeys, key):
+		return "a top-level"
+	case contains(hostKeys, key):
+		return "a host"
+	case contains(environmentKeys, key):
+		return "an environment"
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool {

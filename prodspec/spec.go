@@ -10,6 +10,7 @@
 package prodspec
 
 import (
+	"strings"
 	"time"
 )
 
@@ -136,9 +137,16 @@ type Pos struct {
 
 // Job returns the job with the given full name, or nil.
 func (f *File) Job(fullName string) *Job {
+	service, job, ok := strings.Cut(fullName, ".")
+	if !ok {
+		return nil
+	}
 	for _, s := range f.Services {
+		if s.Name != service {
+			continue
+		}
 		for _, j := range s.Jobs {
-			if j.FullName() == fullName {
+			if j.Name == job {
 				return j
 			}
 		}

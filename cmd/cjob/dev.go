@@ -54,6 +54,11 @@ func (d *devFlags) options(g *global, only []string) (converge.Options, error) {
 	if err != nil {
 		return converge.Options{}, err
 	}
+	for _, name := range only {
+		if _, err := devenv.ResolveJob(f, name); err != nil {
+			return converge.Options{}, err
+		}
+	}
 	o := converge.Options{File: f, Rewrite: devenv.Options{Only: only}}
 	switch d.replicas {
 	case "one", "":

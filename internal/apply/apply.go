@@ -177,6 +177,10 @@ func (r *runner) report(ev progress.Event) {
 
 func (r *runner) run(ctx context.Context, n *node) {
 	o := n.op
+	if o.Unit != nil && (o.Action == plan.ActionCreate || o.Action == plan.ActionRecreate) {
+		// Check (and pull) the image while dependencies come up.
+		go r.ensureImage(ctx, o, o.Unit.Spec.Image)
+	}
 	// Wait for dependencies.
 	for _, d := range o.Deps {
 		dn := r.nodes[d]

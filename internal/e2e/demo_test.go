@@ -138,7 +138,8 @@ func TestDemoStack(t *testing.T) {
 			t.Fatalf("PUT to cache: %v %v", err, resp)
 		}
 		resp.Body.Close()
-		d := mustCjob(t, "dev", "down", "-f", file)
+		d := mustCjob(t, "dev", "down", "-f", file, "--progress", "plain")
+		t.Logf("down: %s\n%s", d.elapsed, d.stderr)
 		if !strings.Contains(d.stdout, "Volumes are kept") {
 			t.Errorf("down should say volumes are kept:\n%s", d)
 		}

@@ -59,6 +59,14 @@ func setup(tmp string) error {
 		return err
 	}
 	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
+	bin := filepath.Join(tmp, "cjob")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/cjob")
+	build.Dir = repoRoot
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build cjob: %v\n%s", err, out)
+	}
+	cjobBin = bin
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	eng, err := engine.Dial(ctx, engine.Options{})
@@ -66,13 +74,6 @@ func setup(tmp string) error {
 		return err
 	}
 	eng.Close()
-	cjobBin = filepath.Join(tmp, "cjob")
-	build := exec.Command("go", "build", "-o", cjobBin, "./cmd/cjob")
-	build.Dir = repoRoot
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build cjob: %v\n%s", err, out)
-	}
 	for _, script := range []string{"examples/coding/build-images.sh", "examples/legacy/build-images.sh"} {
 		cmd := exec.Command("bash", filepath.Join(repoRoot, script))
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -80,6 +81,18 @@ func setup(tmp string) error {
 		}
 	}
 	return nil
+}
+
+// needBinary skips a test when the cjob binary could not be built (only
+// under -short); a build failure is a failure.
+func needBinary(t *testing.T) {
+	t.Helper()
+	if cjobBin == "" {
+		if testing.Short() {
+			t.Skip("-short")
+		}
+		t.Fatalf("cjob binary not built: %v", setupErr)
+	}
 }
 
 // need skips (or, under CI, fails) a test that cannot run.
@@ -147,6 +160,16 @@ func jobsFile(t *testing.T, content string) string {
 			t.Logf("cleanup: %s", r)
 		}
 	})
+	return path
+}
+
+// jobsFileNoCleanup writes a jobs file that is never brought up.
+func jobsFileNoCleanup(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "jobs.yml")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return path
 }
 

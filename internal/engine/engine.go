@@ -69,7 +69,7 @@ func Dial(ctx context.Context, opts Options) (*Engine, error) {
 	defer cancel()
 	if _, err := c.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("%w at %s: %v (is dockerd running? check DOCKER_HOST, or run `cjob doctor`)", ErrUnreachable, e.host, err)
+		return nil, fmt.Errorf("%w at %s: %v (start dockerd, check DOCKER_HOST or -H, or run `cjob doctor`)", ErrUnreachable, e.host, err)
 	}
 	return e, nil
 }
