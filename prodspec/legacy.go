@@ -31,136 +31,149 @@ func parseLegacy(path string, data []byte, opts LoadOptions) (*File, error) {
 		r.protoError(err)
 		return nil, r.result()
 	}
-	tree := scanText(data)
-
 	f := &File{Path: path, DNSSuffix: DefaultDNSSuffix, Project: opts.Project}
 	if f.Project == "" {
 		f.Project = legacyProject(path)
 	} else if err := checkName("project", f.Project); err != nil {
 		r.errorAt(Pos{}, "", "%v", err)
 	}
-	src := &sources{}
+	c := &legacyConverter{r: r, tree: scanText(data), src: &sources{}, hosts: map[string]*Host{}, names: map[string]Pos{}}
 	for _, k := range sortedKeys(opts.Set) {
-		src.warnings = append(src.warnings, fmt.Sprintf("--set %s: legacy files have no vars", k))
+		c.src.warnings = append(c.src.warnings, fmt.Sprintf("--set %s: legacy files have no vars", k))
 	}
-	hosts := map[string]*Host{}
-	names := map[string]Pos{}
 	for i, lj := range msg.Jobs {
-		jt := tree.sub("jobs", i)
-		jpos := tree.at("jobs", i, Pos{Line: 1, Column: 1})
-		if jt != nil {
-			jpos = tree.fields["jobs"][i].name
+		if j := c.job(i, lj); j != nil {
+			f.Services = append(f.Services, &Service{Name: j.Name, Jobs: []*Job{j}, Pos: j.Pos})
 		}
-		path := index("jobs", i)
-		at := func(field string) Pos { return jt.at(field, 0, jpos) }
-		j := &Job{Service: lj.GetName(), Name: lj.GetName(), Pos: jpos, Critical: lj.GetCritical(), Oneshot: lj.GetOneshot()}
-		js := &jobSource{job: j, path: path}
-
-		switch first, dup := names[j.Name]; {
-		case j.Name == "":
-			r.errorAt(jpos, path, "job has no name")
-		case dup:
-			r.errorAt(at("name"), join(path, "name"), "duplicate job name %q", j.Name).Hint = fmt.Sprintf("first used at line %d", first.Line)
-			continue
-		default:
-			if err := checkName("job", j.Name); err != nil {
-				r.errorAt(at("name"), join(path, "name"), "%v", err)
-			}
-			names[j.Name] = at("name")
-		}
-		if lj.GetImage() == "" {
-			r.errorAt(jpos, path, "missing required field %q", "image")
-		} else if err := checkImage(lj.GetImage()); err != nil {
-			r.errorAt(at("image"), join(path, "image"), "%v", err)
-		} else {
-			j.Image = lj.GetImage()
-		}
-		if h := lj.GetRunOnHost(); h == "" {
-			r.errorAt(jpos, path, "job has no task: add run_on_host")
-		} else if err := checkHostName(h); err != nil {
-			r.errorAt(at("run_on_host"), join(path, "run_on_host"), "%v", err)
-		} else {
-			j.Tasks = []*Task{{Host: h, Pos: at("run_on_host")}}
-			if hosts[h] == nil {
-				hosts[h] = &Host{Name: h, Pos: at("run_on_host")}
-			}
-		}
-		if p := strings.TrimSpace(lj.GetPort()); p != "" {
-			n, err := strconv.Atoi(p)
-			switch {
-			case err != nil:
-				r.errorAt(at("port"), join(path, "port"), "invalid port %q: want a number from 1 to 65535", p)
-			case n < 1 || n > 65535:
-				r.errorAt(at("port"), join(path, "port"), "port %d out of range 1-65535", n)
-			default:
-				j.Ports = []int{n}
-			}
-		}
-		for k, e := range lj.GetEnvs() {
-			p, et := index(join(path, "envs"), k), jt.sub("envs", k)
-			if err := checkEnvKey(e.GetKey()); err != nil {
-				r.errorAt(et.at("key", 0, jt.at("envs", k, jpos)), join(p, "key"), "%v", err)
-				continue
-			}
-			if _, dup := j.Env[e.GetKey()]; dup {
-				r.errorAt(et.at("key", 0, jt.at("envs", k, jpos)), join(p, "key"), "duplicate environment variable %q", e.GetKey())
-				continue
-			}
-			if j.Env == nil {
-				j.Env = map[string]string{}
-			}
-			j.Env[e.GetKey()] = e.GetValue()
-		}
-		for k, s := range lj.GetVolumes() {
-			v, err := ParseVolume(s)
-			if err == nil && slices.ContainsFunc(j.Volumes, func(o Volume) bool { return o.Target == v.Target }) {
-				err = fmt.Errorf("two volumes mount on %s", v.Target)
-			}
-			if err != nil {
-				r.errorAt(jt.at("volumes", k, jpos), index(join(path, "volumes"), k), "%v", err)
-				continue
-			}
-			j.Volumes = append(j.Volumes, v)
-		}
-		if s := lj.GetMemory(); s != "" {
-			m, err := ParseSize(s)
-			if err != nil {
-				r.errorAt(at("memory"), join(path, "memory"), "%v", err)
-			} else if msg, hint := checkMemory(m); msg != "" {
-				r.errorAt(at("memory"), join(path, "memory"), "%s", msg).Hint = hint
-			} else {
-				j.Memory = m
-			}
-		}
-		if s := lj.GetCommand(); s != "" {
-			w, err := SplitWords(s)
-			if err == nil && len(w) == 0 {
-				err = fmt.Errorf("empty command")
-			}
-			if err != nil {
-				r.errorAt(at("command"), join(path, "command"), "%v", err)
-			} else {
-				j.Command = w
-			}
-		}
-		for k, dep := range lj.GetDependsOn() {
-			js.deps = append(js.deps, ref{name: dep, pos: jt.at("depends_on", k, jpos), path: index(join(path, "depends_on"), k)})
-		}
-		src.jobs = append(src.jobs, js)
-		f.Services = append(f.Services, &Service{Name: j.Name, Jobs: []*Job{j}, Pos: jpos})
 	}
-	for _, h := range hosts {
+	for _, h := range c.hosts {
 		f.Hosts = append(f.Hosts, h)
 	}
 	slices.SortFunc(f.Hosts, func(a, b *Host) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(f.Services, func(a, b *Service) int { return strings.Compare(a.Name, b.Name) })
-	validate(f, src, r, &suggester{})
+	validate(f, c.src, r, &suggester{})
 	if err := r.result(); err != nil {
 		return nil, err
 	}
-	f.Warnings = append(src.warnings, placementWarnings(f)...)
+	f.Warnings = append(c.src.warnings, placementWarnings(f)...)
 	slices.Sort(f.Warnings)
 	return f, nil
+}
+
+// legacyConverter turns legacy jobs into Jobs, checking their values.
+type legacyConverter struct {
+	r     *reporter
+	tree  *textMsg // where fields were written
+	src   *sources
+	hosts map[string]*Host // every run_on_host
+	names map[string]Pos   // job names seen, for duplicates
+}
+
+// job converts the i-th legacy job. It returns nil for a duplicate name.
+func (c *legacyConverter) job(i int, lj *legacy.Job) *Job {
+	r, path := c.r, index("jobs", i)
+	jt, jpos := c.tree.sub("jobs", i), Pos{Line: 1, Column: 1}
+	if i < len(c.tree.fields["jobs"]) {
+		jpos = c.tree.fields["jobs"][i].name
+	}
+	// at is where a field of this job was written: its value, or the job.
+	at := func(field string) Pos { return jt.at(field, 0, jpos) }
+	j := &Job{Service: lj.GetName(), Name: lj.GetName(), Pos: jpos, Critical: lj.GetCritical(), Oneshot: lj.GetOneshot()}
+
+	switch first, dup := c.names[j.Name]; {
+	case j.Name == "":
+		r.errorAt(jpos, path, "job has no name")
+	case dup:
+		r.errorAt(at("name"), join(path, "name"), "duplicate job name %q", j.Name).Hint = fmt.Sprintf("first used at line %d", first.Line)
+		return nil
+	default:
+		if err := checkName("job", j.Name); err != nil {
+			r.errorAt(at("name"), join(path, "name"), "%v", err)
+		}
+		c.names[j.Name] = at("name")
+	}
+	if lj.GetImage() == "" {
+		r.errorAt(jpos, path, "missing required field %q", "image")
+	} else if err := checkImage(lj.GetImage()); err != nil {
+		r.errorAt(at("image"), join(path, "image"), "%v", err)
+	} else {
+		j.Image = lj.GetImage()
+	}
+	if h := lj.GetRunOnHost(); h == "" {
+		r.errorAt(jpos, path, "job has no task: add run_on_host")
+	} else if err := checkHostName(h); err != nil {
+		r.errorAt(at("run_on_host"), join(path, "run_on_host"), "%v", err)
+	} else {
+		j.Tasks = []*Task{{Host: h, Pos: at("run_on_host")}}
+		if c.hosts[h] == nil {
+			c.hosts[h] = &Host{Name: h, Pos: at("run_on_host")}
+		}
+	}
+	if p := strings.TrimSpace(lj.GetPort()); p != "" {
+		n, err := strconv.Atoi(p)
+		switch {
+		case err != nil:
+			r.errorAt(at("port"), join(path, "port"), "invalid port %q: want a number from 1 to 65535", p)
+		case n < 1 || n > 65535:
+			r.errorAt(at("port"), join(path, "port"), "port %d out of range 1-65535", n)
+		default:
+			j.Ports = []int{n}
+		}
+	}
+	for k, e := range lj.GetEnvs() {
+		p := index(join(path, "envs"), k)
+		keyPos := jt.sub("envs", k).at("key", 0, jt.at("envs", k, jpos))
+		if err := checkEnvKey(e.GetKey()); err != nil {
+			r.errorAt(keyPos, join(p, "key"), "%v", err)
+			continue
+		}
+		if _, dup := j.Env[e.GetKey()]; dup {
+			r.errorAt(keyPos, join(p, "key"), "duplicate environment variable %q", e.GetKey())
+			continue
+		}
+		if j.Env == nil {
+			j.Env = map[string]string{}
+		}
+		j.Env[e.GetKey()] = e.GetValue()
+	}
+	for k, s := range lj.GetVolumes() {
+		v, err := ParseVolume(s)
+		if err == nil && slices.ContainsFunc(j.Volumes, func(o Volume) bool { return o.Target == v.Target }) {
+			err = fmt.Errorf("two volumes mount on %s", v.Target)
+		}
+		if err != nil {
+			r.errorAt(jt.at("volumes", k, jpos), index(join(path, "volumes"), k), "%v", err)
+			continue
+		}
+		j.Volumes = append(j.Volumes, v)
+	}
+	if s := lj.GetMemory(); s != "" {
+		m, err := ParseSize(s)
+		if err != nil {
+			r.errorAt(at("memory"), join(path, "memory"), "%v", err)
+		} else if msg, hint := checkMemory(m); msg != "" {
+			r.errorAt(at("memory"), join(path, "memory"), "%s", msg).Hint = hint
+		} else {
+			j.Memory = m
+		}
+	}
+	if s := lj.GetCommand(); s != "" {
+		w, err := SplitWords(s)
+		if err == nil && len(w) == 0 {
+			err = fmt.Errorf("empty command")
+		}
+		if err != nil {
+			r.errorAt(at("command"), join(path, "command"), "%v", err)
+		} else {
+			j.Command = w
+		}
+	}
+	js := &jobSource{job: j, path: path}
+	for k, dep := range lj.GetDependsOn() {
+		js.deps = append(js.deps, ref{name: dep, pos: jt.at("depends_on", k, jpos), path: index(join(path, "depends_on"), k)})
+	}
+	c.src.jobs = append(c.src.jobs, js)
+	return j
 }
 
 // legacyProject names the project of a legacy file after its directory:
