@@ -1,21 +1,18 @@
 package devenv
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cjob/cjob/internal/golden"
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/prodspec"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func load(t *testing.T, path string) *prodspec.File {
 	t.Helper()
@@ -101,7 +98,7 @@ func TestRewriteGolden(t *testing.T) {
 			res.Notes = append(res.Notes, AssignPorts(res.Stack, nil, func(p int) bool { return !tt.busy[p] })...)
 			p := plan.Reconcile(res.Stack, &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
 			got := "# explain\n" + FormatNotes(res.Notes) + "\n# stack\n" + describe(res.Stack) + "\n# plan\n" + p.String()
-			golden(t, filepath.Join("testdata", tt.name+".golden"), got)
+			golden.Check(t, filepath.Join("testdata", tt.name+".golden"), got)
 		})
 	}
 }
@@ -165,22 +162,5 @@ func TestResolveJob(t *testing.T) {
 		if err != nil || j.FullName() != tt.want {
 			t.Errorf("ResolveJob(%q) = %v, %v; want %s", tt.in, j, err, tt.want)
 		}
-	}
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
 	}
 }

@@ -7,6 +7,12 @@
 // becomes Ports), images carry the registry prefix, sizes are bytes, and
 // services, jobs and hosts are sorted by name. Every consumer (the dev
 // rewrite, staging placement, the server) reads only this form.
+//
+// Load and Parse read a file (YAML, or the original tool's protobuf text
+// format, see IsLegacy) and report every problem at once as an ErrorList;
+// Render writes a File back as YAML; File.ForEnvironment applies an
+// environment overlay such as dev. FORMAT.md in this directory describes
+// the file format.
 package prodspec
 
 import (

@@ -151,10 +151,7 @@ func mustCjob(t *testing.T, args ...string) result {
 // stack (and volumes) when the test ends.
 func jobsFile(t *testing.T, content string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "jobs.yml")
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := jobsFileNoCleanup(t, content)
 	t.Cleanup(func() {
 		if r := cjob(t, "dev", "down", "--volumes", "--progress", "quiet", "-f", path); r.code != 0 {
 			t.Logf("cleanup: %s", r)

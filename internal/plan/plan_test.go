@@ -1,17 +1,14 @@
 package plan
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cjob/cjob/internal/golden"
 	"github.com/cjob/cjob/internal/stack"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // desired is a small stack: two hosts, cache on data-1, api and web on app-1.
 func desired() *stack.Stack {
@@ -131,7 +128,7 @@ func TestReconcile(t *testing.T) {
 			d := tt.desired()
 			p := Reconcile(d, tt.observe(d), tt.opts)
 			got := p.String() + "\n" + p.Summary() + "\n"
-			golden(t, filepath.Join("testdata", tt.name+".golden"), got)
+			golden.Check(t, filepath.Join("testdata", tt.name+".golden"), got)
 			checkDepsOrdered(t, p)
 		})
 	}
@@ -157,10 +154,10 @@ func TestDown(t *testing.T) {
 	d := desired()
 	o := running(d)
 	p := Down("p", "dev", o, DownOptions{Network: "p-dev", Volumes: true})
-	golden(t, filepath.Join("testdata", "down.golden"), p.String())
+	golden.Check(t, filepath.Join("testdata", "down.golden"), p.String())
 	checkDepsOrdered(t, p)
 	p = Down("p", "dev", o, DownOptions{Network: "p-dev", Only: map[string]bool{"core.web": true}})
-	golden(t, filepath.Join("testdata", "down-only.golden"), p.String())
+	golden.Check(t, filepath.Join("testdata", "down-only.golden"), p.String())
 }
 
 func checkDepsOrdered(t *testing.T, p *Plan) {
@@ -171,22 +168,5 @@ func checkDepsOrdered(t *testing.T, p *Plan) {
 				t.Errorf("op %d depends on later op %d", o.ID, d)
 			}
 		}
-	}
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
 	}
 }
