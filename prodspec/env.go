@@ -15,8 +15,11 @@ import (
 // patch)". An environment f does not declare gives an unchanged copy and no
 // notes: a file without environments.dev runs as is under `cjob dev`.
 //
-// It is an error, naming both jobs, for a kept job to depend on an excluded
-// one. Warnings are copied from f as they are.
+// The copy keeps every environment, but the applied one is left with only
+// its pool and pin (applying it again changes nothing), and other
+// environments no longer name the excluded jobs: the copy renders and loads
+// back. It is an error, naming both jobs, for a kept job to depend on an
+// excluded one. Warnings are copied from f as they are.
 func (f *File) ForEnvironment(name string) (*File, []string, error) {
 	out := f.Clone()
 	env := out.Environments[name]
@@ -94,6 +97,20 @@ func (f *File) ForEnvironment(name string) (*File, []string, error) {
 				m = FormatSize(j.Memory)
 			}
 			notes = append(notes, fmt.Sprintf("%s: memory %s%s", full, m, suffix))
+		}
+	}
+	// The overlay is applied: drop it, keeping pool and pin, and drop what
+	// other environments say about jobs the copy no longer has, so that
+	// the copy is a valid file that renders and loads back.
+	env.Exclude, env.Jobs = nil, nil
+	for _, e := range out.Environments {
+		e.Exclude = slices.DeleteFunc(e.Exclude, func(full string) bool { return jobs[full] == nil || excluded[full] })
+		if len(e.Exclude) == 0 {
+			e.Exclude = nil
+		}
+		maps.DeleteFunc(e.Jobs, func(full string, _ *JobPatch) bool { return excluded[full] })
+		if len(e.Jobs) == 0 {
+			e.Jobs = nil
 		}
 	}
 	return out, notes, nil

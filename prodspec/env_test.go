@@ -78,6 +78,20 @@ func TestForEnvironment(t *testing.T) {
 	if blog.Image != "coding-blog:dev" || blog.Memory != 0 || !cmp.Equal(blog.Command, []string{"/blog", "--dev"}) {
 		t.Errorf("patch not applied: image %q memory %d command %q", blog.Image, blog.Memory, blog.Command)
 	}
+	// The result is a valid file, and applying dev again changes nothing.
+	out, err := Render(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRoundTrip(t, dev, out)
+	again, notes, err := dev.ForEnvironment("dev")
+	if err != nil || len(notes) != 0 {
+		t.Errorf("dev applied twice: notes %q, err %v", notes, err)
+	}
+	if diff := cmp.Diff(dev, again); diff != "" {
+		t.Errorf("dev applied twice (-once +twice):\n%s", diff)
+	}
+
 	// f itself is unchanged.
 	if diff := cmp.Diff(orig, f); diff != "" {
 		t.Errorf("ForEnvironment changed f (-before +after):\n%s", diff)

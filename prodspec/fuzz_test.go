@@ -6,9 +6,8 @@ import (
 	"testing"
 )
 
-// FuzzParse checks that Parse never panics, and that whatever it accepts
-// renders, loads back equal, and has environments that apply without
-// panicking. The seed corpus is every test file plus
+// FuzzParse checks that Parse never panics, and that whatever it accepts,
+// and each of its environments applied, renders and loads back equal. The seed corpus is every test file plus
 // testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	for _, dir := range []string{"testdata/valid", "testdata/errors", "testdata/legacy"} {
@@ -37,7 +36,15 @@ func FuzzParse(f *testing.F) {
 		}
 		checkRoundTrip(t, file, out)
 		for name := range file.Environments {
-			file.ForEnvironment(name)
+			env, _, err := file.ForEnvironment(name)
+			if err != nil {
+				continue
+			}
+			out, err := Render(env)
+			if err != nil {
+				t.Fatalf("render %s: %v", name, err)
+			}
+			checkRoundTrip(t, env, out)
 		}
 	})
 }

@@ -111,10 +111,34 @@ func (d *decoder) mapping(n *yaml.Node, path string) ([]entry, bool) {
 		return nil, false
 	}
 	var (
-		out    []entry
+		out    = make([]entry, 0, len(n.Content)/2)
 		merged []entry
-		seen   = make(map[string]*yaml.Node, len(n.Content)/2)
+		seen   map[string]int // index in out, for big mappings only
 	)
+	if len(n.Content) > 2*smallMapping {
+		seen = make(map[string]int, len(n.Content)/2)
+	}
+	// find returns the index in out of a key, or -1.
+	find := func(key string) int {
+		if seen != nil {
+			if i, ok := seen[key]; ok {
+				return i
+			}
+			return -1
+		}
+		for i := range out {
+			if out[i].key == key {
+				return i
+			}
+		}
+		return -1
+	}
+	add := func(e entry) {
+		if seen != nil {
+			seen[e.key] = len(out)
+		}
+		out = append(out, e)
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := d.node(n.Content[i]), n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
@@ -125,22 +149,30 @@ func (d *decoder) mapping(n *yaml.Node, path string) ([]entry, bool) {
 			d.errorAt(pos(k), path, "keys must be strings, got %s", describe(k))
 			continue
 		}
-		if first, dup := seen[k.Value]; dup {
+		if first := find(k.Value); first >= 0 {
 			d.errorAt(pos(k), join(path, k.Value), "duplicate key %q", k.Value).Hint =
-				fmt.Sprintf("first defined at line %d", first.Line)
+				fmt.Sprintf("first defined at line %d", out[first].k.Line)
 			continue
 		}
-		seen[k.Value] = k
-		out = append(out, entry{key: k.Value, k: k, v: d.node(v)})
+		add(entry{key: k.Value, k: k, v: d.node(v)})
+	}
+	if len(merged) > 0 && seen == nil && len(out)+len(merged) > smallMapping {
+		seen = make(map[string]int, len(out)+len(merged))
+		for i, e := range out {
+			seen[e.key] = i
+		}
 	}
 	for _, e := range merged {
-		if _, dup := seen[e.key]; !dup {
-			seen[e.key] = e.k
-			out = append(out, e)
+		if find(e.key) < 0 {
+			add(e)
 		}
 	}
 	return out, true
 }
+
+// smallMapping is the size up to which mapping finds duplicate keys by
+// scanning rather than with a map.
+const smallMapping = 16
 
 // merge returns the entries a merge key brings in: those of one mapping, or
 // of a list of mappings where earlier ones win.
