@@ -11,7 +11,7 @@
 // Load and Parse read a file (YAML, or the original tool's protobuf text
 // format, see IsLegacy) and report every problem at once as an ErrorList;
 // Render writes a File back as YAML; File.ForEnvironment applies an
-// environment overlay such as dev. FORMAT.md in this directory describes
+// environment overlay such as dev. docs/jobs-file.md describes
 // the file format.
 package prodspec
 

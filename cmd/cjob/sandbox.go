@@ -29,6 +29,16 @@ func newSandbox() *cobra.Command {
 		},
 	}
 	probe.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "per target")
-	c.AddCommand(probe)
+	var container string
+	rm := &cobra.Command{
+		Use:   "rm --container ID PATH...",
+		Short: "Remove paths from a task that shares this sandbox (used by dev swap --sync)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return sandbox.RemoveInTask(container, args)
+		},
+	}
+	rm.Flags().StringVar(&container, "container", "", "full ID of the task's container")
+	c.AddCommand(probe, rm)
 	return c
 }

@@ -161,3 +161,50 @@ func Probe(ctx context.Context, w io.Writer, targets []string, timeout time.Dura
 	}
 	return nil
 }
+
+// ErrNoProcess means no process of the container runs in this sandbox.
+var ErrNoProcess = errors.New("no process of the container found in the host sandbox")
+
+// RemoveInTask removes paths from the filesystem of a task that shares this
+// sandbox's PID namespace, through /proc/<pid>/root. Images FROM scratch
+// hold no rm, so `cjob dev swap --sync` removes files this way. The task is
+// found by its container ID in /proc/<pid>/cgroup.
+func RemoveInTask(containerID string, paths []string) error {
+	pid, err := findPID(containerID)
+	if err != nil {
+		return err
+	}
+	root := "/proc/" + pid + "/root"
+	var failed []string
+	for _, p := range paths {
+		if !strings.HasPrefix(p, "/") || strings.Contains(p, "..") {
+			failed = append(failed, p+": not an absolute clean path")
+			continue
+		}
+		if err := os.RemoveAll(root + p); err != nil {
+			failed = append(failed, err.Error())
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("remove in %s: %s", containerID[:min(12, len(containerID))], strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+func findPID(containerID string) (string, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if name[0] < '0' || name[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + name + "/cgroup")
+		if err == nil && strings.Contains(string(b), containerID) {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("%w (%s)", ErrNoProcess, containerID)
+}

@@ -152,15 +152,20 @@ type Check struct {
 }
 
 // Hash is the unit's config hash: it changes exactly when the container
-// must be recreated.
+// must be recreated. A sandbox's image is left out: it is made from the cjob
+// binary, and upgrading cjob must not restart the whole stack.
 func (u *Unit) Hash() string {
+	spec := u.Spec
+	if u.Kind == KindSandbox {
+		spec.Image = ""
+	}
 	h := sha256.New()
 	enc := json.NewEncoder(h)
 	// Encoding a struct of plain fields cannot fail.
 	_ = enc.Encode(struct {
 		Spec    Spec
 		Oneshot bool
-	}{u.Spec, u.Oneshot})
+	}{spec, u.Oneshot})
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 

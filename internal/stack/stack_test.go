@@ -45,3 +45,11 @@ func TestLabelsCarrySpec(t *testing.T) {
 		t.Errorf("labels: %v", c.Labels)
 	}
 }
+
+func TestSandboxHashIgnoresImage(t *testing.T) {
+	a := &Unit{Kind: KindSandbox, Spec: Spec{Image: "cjob-sandbox:aaa", Hostname: "h"}}
+	b := &Unit{Kind: KindSandbox, Spec: Spec{Image: "cjob-sandbox:bbb", Hostname: "h"}}
+	if a.Hash() != b.Hash() {
+		t.Error("a new cjob binary must not recreate host sandboxes")
+	}
+}
