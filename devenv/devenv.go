@@ -83,10 +83,14 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 	for _, n := range envNotes {
 		res.Notes = append(res.Notes, Note{Subject: "stack", Text: n})
 	}
-	jobs, added, err := selectJobs(f, opts.Only)
+	selected, added, err := selectJobs(f, opts.Only)
 	if err != nil {
 		return nil, err
 	}
+	// Every job shapes its host's sandbox (names, ports), selected or not,
+	// so that bringing up a few jobs never changes a sandbox that the whole
+	// stack uses. The selection filters the result at the end.
+	jobs := f.Jobs()
 	res.Added = added
 	for _, a := range added {
 		res.Notes = append(res.Notes, Note{Subject: a, Text: "added: a selected job depends on it"})
@@ -219,8 +223,12 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 		sort.Slice(sb.Spec.Publish, func(i, k int) bool { return sb.Spec.Publish[i].ContainerPort < sb.Spec.Publish[k].ContainerPort })
 		st.Units = append(st.Units, sb)
 	}
-	for v := range volumes {
-		st.Volumes = append(st.Volumes, stack.Volume{Name: v})
+	if len(opts.Only) > 0 {
+		keepSelected(res, selected)
+	} else {
+		for v := range volumes {
+			st.Volumes = append(st.Volumes, stack.Volume{Name: v})
+		}
 	}
 	st.Sort()
 	sort.SliceStable(res.Notes, func(i, k int) bool { return noteOrder(res.Notes[i]) < noteOrder(res.Notes[k]) })
@@ -413,4 +421,43 @@ func aliasDroppedHosts(f *prodspec.File, jobs []*prodspec.Job, keep bool, sandbo
 		sb.Spec.Aliases = append(sb.Spec.Aliases, h.Name, h.Name+f.DNSSuffix)
 		res.Notes = append(res.Notes, Note{Subject: "host " + h.Name, Text: fmt.Sprintf("no task runs here in dev: its names answer at host sandbox %s, where %s runs its one dev task", to, why[h.Name])})
 	}
+}
+
+// keepSelected narrows a full rewrite to the selected jobs, the sandboxes
+// they run in, the volumes they mount, and the notes about them.
+func keepSelected(res *Result, selected []*prodspec.Job) {
+	st := res.Stack
+	keepJob := map[string]bool{}
+	for _, j := range selected {
+		keepJob[j.FullName()] = true
+	}
+	keepHost := map[string]bool{}
+	vols := map[string]bool{}
+	for _, u := range st.Units {
+		if u.Kind == stack.KindTask && keepJob[u.Job] {
+			keepHost[u.Host] = true
+			for _, m := range u.Spec.Mounts {
+				if m.Type == "volume" {
+					vols[m.Source] = true
+				}
+			}
+		}
+	}
+	units := st.Units[:0]
+	for _, u := range st.Units {
+		if keepJob[u.Job] || u.Kind == stack.KindSandbox && keepHost[u.Host] {
+			units = append(units, u)
+		}
+	}
+	st.Units = units
+	for v := range vols {
+		st.Volumes = append(st.Volumes, stack.Volume{Name: v})
+	}
+	notes := res.Notes[:0]
+	for _, n := range res.Notes {
+		if n.Subject == "stack" || keepJob[n.Subject] || keepHost[strings.TrimPrefix(n.Subject, "host ")] {
+			notes = append(notes, n)
+		}
+	}
+	res.Notes = notes
 }

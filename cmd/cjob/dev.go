@@ -36,7 +36,7 @@ addresses and ports in production's config work unchanged.`,
   cjob dev logs -f api
   cjob dev down --volumes`,
 	}
-	dev.AddCommand(newDevUp(g), newDevPlan(g), newDevExplain(g), newDevDown(g), newDevPs(g), newDevLogs(g))
+	dev.AddCommand(newDevUp(g), newDevPlan(g), newDevExplain(g), newDevDown(g), newDevPs(g), newDevLogs(g), newDevSwap(g), newDevRestore(g))
 	return dev
 }
 
@@ -81,6 +81,7 @@ func newDevUp(g *global) *cobra.Command {
 		mode     = progress.Auto
 		asJSON   bool
 		force    bool
+		restore  bool
 	)
 	c := &cobra.Command{
 		Use:   "up [job...]",
@@ -103,6 +104,7 @@ the stack is left as it is.`,
 				return err
 			}
 			opts.Plan.Force = force
+			opts.RestoreAll = restore
 			eng, err := dial(ctx, g)
 			if err != nil {
 				return err
@@ -158,6 +160,7 @@ the stack is left as it is.`,
 	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (progress off)")
 	c.Flags().BoolVar(&force, "force-recreate", false, "recreate every container even if unchanged")
+	c.Flags().BoolVar(&restore, "restore", false, "put production's image back in place of swapped jobs")
 	return c
 }
 
@@ -427,7 +430,7 @@ func newDevPs(g *global) *cobra.Command {
 			}
 			color := isTTY(out)
 			pal := table.Color(color)
-			t := table.New("job", "task", "host", "image", "state", "health", "ports")
+			t := table.New("job", "task", "host", "image", "state", "health", "ports", "swapped from")
 			for _, r := range rows {
 				if r.Kind == "sandbox" && !all {
 					continue
@@ -445,7 +448,7 @@ func newDevPs(g *global) *cobra.Command {
 				if r.Kind == "sandbox" {
 					job, task = "(sandbox)", "-"
 				}
-				t.Row(job, task, r.Host, r.Image, state, r.Health, r.Ports)
+				t.Row(job, task, r.Host, r.Image, state, r.Health, r.Ports, r.Swapped)
 			}
 			return t.Render(out)
 		},

@@ -12,15 +12,142 @@ import (
 	"github.com/cjob/cjob/internal/stack"
 )
 
-// ready waits until the started unit is ready: a sandbox has its address;
-// a task passes its check (or, with none, is running); a one-shot task has
-// exited 0.
+// Waiter judges whether a started task is ready.
+type Waiter struct {
+	Engine  Engine
+	Network string
+	Probe   Prober           // nil: health.Probe
+	Now     func() time.Time // nil: time.Now
+	// Call wraps each engine call (the executor bounds parallelism with
+	// it); nil calls directly.
+	Call func(ctx context.Context, f func() error) error
+	// Working reports progress text ("Waiting healthy"); may be nil.
+	Working func(text string)
+}
+
+// WaitTask waits until the started task is ready: it passes its check (or,
+// with none, is running), or, for a one-shot task, has exited 0. sandboxIP
+// is the address of the task's host sandbox, where HTTP and TCP checks go.
+// It returns the text of the final state ("healthy", "listening",
+// "completed", "running").
+func (w Waiter) WaitTask(ctx context.Context, u *stack.Unit, id, sandboxIP string) (string, error) {
+	if w.Probe == nil {
+		w.Probe = health.Probe
+	}
+	if w.Now == nil {
+		w.Now = time.Now
+	}
+	if w.Call == nil {
+		w.Call = func(_ context.Context, f func() error) error { return f() }
+	}
+	if w.Working == nil {
+		w.Working = func(string) {}
+	}
+	if u.Oneshot {
+		return w.waitExit(ctx, id)
+	}
+	if u.Health == nil {
+		return "running", nil
+	}
+	w.Working("Waiting healthy")
+	c := u.Health
+	start := w.Now()
+	deadline := start.Add(health.Deadline(c))
+	lastState := start
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		// Check the container is still alive, at most twice a second.
+		if attempt == 0 || w.Now().Sub(lastState) >= 500*time.Millisecond {
+			lastState = w.Now()
+			st, err := w.inspect(ctx, id)
+			if err != nil {
+				return "", err
+			}
+			if st.State == stack.StateExited {
+				msg := fmt.Sprintf("exited with code %d before it was healthy", st.ExitCode)
+				if st.OOM {
+					msg += " (out of memory)"
+				}
+				return "", fmt.Errorf("%s", msg)
+			}
+		}
+		var err error
+		if len(c.Cmd) > 0 {
+			var code int
+			var out string
+			code, out, err = w.Engine.Exec(ctx, id, c.Cmd)
+			if err == nil && code != 0 {
+				err = fmt.Errorf("%s exited %d: %s", strings.Join(c.Cmd, " "), code, strings.TrimSpace(out))
+			}
+		} else {
+			if sandboxIP == "" {
+				return "", fmt.Errorf("host sandbox %s has no address on network %s", u.Host, w.Network)
+			}
+			err = w.Probe(ctx, c, sandboxIP)
+		}
+		if err == nil {
+			if c.Implicit {
+				return "listening", nil
+			}
+			return "healthy", nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if w.Now().After(deadline) {
+			return "", fmt.Errorf("not healthy after %s: %v", health.Deadline(c).Round(time.Second), lastErr)
+		}
+		select {
+		case <-time.After(health.Backoff(attempt, c.Interval)):
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
+
+func (w Waiter) waitExit(ctx context.Context, id string) (string, error) {
+	w.Working("Running to completion")
+	for attempt := 0; ; attempt++ {
+		st, err := w.inspect(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if st.State == stack.StateExited {
+			if st.ExitCode != 0 {
+				return "", fmt.Errorf("one-shot job exited with code %d", st.ExitCode)
+			}
+			return "completed", nil
+		}
+		select {
+		case <-time.After(health.Backoff(attempt, 500*time.Millisecond)):
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
+
+func (w Waiter) inspect(ctx context.Context, id string) (engine.Status, error) {
+	var st engine.Status
+	err := w.Call(ctx, func() error {
+		var err error
+		st, err = w.Engine.Inspect(ctx, id, w.Network)
+		return err
+	})
+	return st, err
+}
+
+// ready waits until the started unit is ready and reports it: a sandbox
+// has its address; a task is ready as WaitTask says.
 func (r *runner) ready(ctx context.Context, n *node, verb string) error {
 	o := n.op
 	u := o.Unit
-	net := r.p.Stack.Network
+	w := Waiter{
+		Engine: r.eng, Network: r.p.Stack.Network, Probe: r.opts.Probe, Now: r.opts.Now, Call: r.call,
+		Working: func(text string) { r.working(o, text) },
+	}
 	if u.Kind == stack.KindSandbox {
-		st, err := r.inspect(ctx, n.id)
+		st, err := w.inspect(ctx, n.id)
 		if err != nil {
 			return err
 		}
@@ -33,107 +160,22 @@ func (r *runner) ready(ctx context.Context, n *node, verb string) error {
 		r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: verb + cause(o.Cause)})
 		return nil
 	}
-	if u.Oneshot {
-		return r.waitExit(ctx, n, verb)
-	}
-	if u.Health == nil {
-		// Nothing to check but that it keeps running a moment.
-		r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: verb + cause(o.Cause)})
-		return nil
-	}
-	r.working(o, "Waiting healthy")
-	c := u.Health
-	start := r.opts.Now()
-	deadline := start.Add(health.Deadline(c))
-	lastState := start
-	var lastErr error
-	for attempt := 0; ; attempt++ {
-		// Check the container is still alive, at most twice a second.
-		if attempt == 0 || r.opts.Now().Sub(lastState) >= 500*time.Millisecond {
-			lastState = r.opts.Now()
-			st, err := r.inspect(ctx, n.id)
-			if err != nil {
-				return err
-			}
-			if st.State == stack.StateExited {
-				msg := fmt.Sprintf("exited with code %d before it was healthy", st.ExitCode)
-				if st.OOM {
-					msg += " (out of memory)"
-				}
-				return fmt.Errorf("%s", msg)
-			}
-		}
-		var err error
-		if len(c.Cmd) > 0 {
-			var code int
-			var out string
-			code, out, err = r.eng.Exec(ctx, n.id, c.Cmd)
-			if err == nil && code != 0 {
-				err = fmt.Errorf("%s exited %d: %s", strings.Join(c.Cmd, " "), code, strings.TrimSpace(out))
-			}
-		} else {
-			r.mu.Lock()
-			ip := r.ips[u.Sandbox]
-			r.mu.Unlock()
-			if ip == "" {
-				return fmt.Errorf("host sandbox %s has no address on network %s", u.Host, net)
-			}
-			err = r.opts.Probe(ctx, c, ip)
-		}
-		if err == nil {
-			text := "Healthy"
-			if c.Implicit {
-				text = "Listening"
-			}
-			r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: verb + ", " + strings.ToLower(text) + cause(o.Cause)})
-			return nil
-		}
-		lastErr = err
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if r.opts.Now().After(deadline) {
-			return fmt.Errorf("not healthy after %s: %v", health.Deadline(c).Round(time.Second), lastErr)
-		}
-		select {
-		case <-time.After(health.Backoff(attempt, c.Interval)):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-func (r *runner) waitExit(ctx context.Context, n *node, verb string) error {
-	o := n.op
-	r.working(o, "Running to completion")
-	for attempt := 0; ; attempt++ {
-		st, err := r.inspect(ctx, n.id)
-		if err != nil {
-			return err
-		}
-		if st.State == stack.StateExited {
-			if st.ExitCode != 0 {
-				return fmt.Errorf("one-shot job exited with code %d", st.ExitCode)
-			}
-			r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: "Completed" + cause(o.Cause)})
-			return nil
-		}
-		select {
-		case <-time.After(health.Backoff(attempt, 500*time.Millisecond)):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-func (r *runner) inspect(ctx context.Context, id string) (engine.Status, error) {
-	var st engine.Status
-	err := r.call(ctx, func() error {
-		var err error
-		st, err = r.eng.Inspect(ctx, id, r.p.Stack.Network)
+	r.mu.Lock()
+	ip := r.ips[u.Sandbox]
+	r.mu.Unlock()
+	state, err := w.WaitTask(ctx, u, n.id, ip)
+	if err != nil {
 		return err
-	})
-	return st, err
+	}
+	text := verb + ", " + state
+	switch state {
+	case "running":
+		text = verb
+	case "completed":
+		text = "Completed"
+	}
+	r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: text + cause(o.Cause)})
+	return nil
 }
 
 func cause(c string) string {

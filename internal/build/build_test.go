@@ -395,15 +395,24 @@ func TestContentHash(t *testing.T) {
 		t.Errorf("the same content again: hash %s, want %s", h, h0)
 	}
 
-	for name, change := range map[string]func(){
-		"mode":    func() { os.Chmod(filepath.Join(dir, "a.txt"), 0o755) },
-		"new dir": func() { os.Mkdir(filepath.Join(dir, "empty"), 0o755) },
-		"rename":  func() { os.Rename(filepath.Join(dir, "a.txt"), filepath.Join(dir, "c.txt")) },
-		"symlink": func() { os.Symlink("sub/b.txt", filepath.Join(dir, "link")) },
+	for _, c := range []struct {
+		name   string
+		change func() error
+	}{
+		{"mode", func() error { return os.Chmod(filepath.Join(dir, "a.txt"), 0o755) }},
+		{"new dir", func() error { return os.Mkdir(filepath.Join(dir, "empty"), 0o755) }},
+		{"rename", func() error { return os.Rename(filepath.Join(dir, "a.txt"), filepath.Join(dir, "c.txt")) }},
+		{"symlink", func() error { return os.Symlink("sub/b.txt", filepath.Join(dir, "link")) }},
+		{"symlink target", func() error {
+			os.Remove(filepath.Join(dir, "link"))
+			return os.Symlink("c.txt", filepath.Join(dir, "link"))
+		}},
 	} {
-		change()
+		if err := c.change(); err != nil {
+			t.Fatal(err)
+		}
 		if h := hash(Options{}); h == h0 {
-			t.Errorf("%s: hash unchanged", name)
+			t.Errorf("%s: hash unchanged", c.name)
 		}
 		h0 = hash(Options{})
 	}
@@ -517,7 +526,7 @@ func TestDockerfileOutsideTheFolder(t *testing.T) {
 	if res.Dockerfile != "FROM scratch\nCOPY a.txt /\n" || eng.opts.Dockerfile != externalDockerfile {
 		t.Errorf("result %+v, options %+v", res, eng.opts)
 	}
-	if got := eng.files[externalDockerfile].data; got != res.Dockerfile {
+	if got := eng.files[externalDockerfile].data; !strings.HasPrefix(got, res.Dockerfile+"LABEL ") {
 		t.Errorf("context Dockerfile %q", got)
 	}
 	if got := eng.files[".dockerignore"].data; got != "*.tmp\n"+externalDockerfile+"\n" {
@@ -758,5 +767,39 @@ func TestLabels(t *testing.T) {
 				t.Errorf("inline: text\n%s\nwant\n%s\nlabels %v", text, want, labels)
 			}
 		})
+	}
+}
+
+func TestDigestCache(t *testing.T) {
+	now := time.Now()
+	old := now.Add(-time.Hour).UnixNano()
+	e := entry{src: "/cache-test/a", stat: fileStat{size: 1, mtime: old, ctime: old, ino: 7, ok: true}, sum: [32]byte{1}}
+	cacheSum(&e, now)
+	got := entry{src: e.src, stat: e.stat}
+	if !cachedSum(&got) || got.sum != e.sum {
+		t.Fatalf("an old file's digest was not cached")
+	}
+	for name, change := range map[string]func(*fileStat){
+		"size":  func(s *fileStat) { s.size++ },
+		"mtime": func(s *fileStat) { s.mtime++ },
+		"ctime": func(s *fileStat) { s.ctime++ },
+		"inode": func(s *fileStat) { s.ino++ },
+	} {
+		c := entry{src: e.src, stat: e.stat}
+		change(&c.stat)
+		if cachedSum(&c) {
+			t.Errorf("%s changed: cache hit", name)
+		}
+	}
+	// A file written within racyWindow of its read is not cached.
+	for name, st := range map[string]fileStat{
+		"recent mtime": {size: 1, mtime: now.Add(-time.Second).UnixNano(), ctime: old, ok: true},
+		"recent ctime": {size: 1, mtime: old, ctime: now.UnixNano(), ok: true},
+	} {
+		r := entry{src: "/cache-test/" + name, stat: st}
+		cacheSum(&r, now)
+		if cachedSum(&entry{src: r.src, stat: st}) {
+			t.Errorf("%s: cached", name)
+		}
 	}
 }

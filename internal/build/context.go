@@ -40,6 +40,70 @@ type entry struct {
 	mtime time.Time
 	link  string   // symlink target
 	sum   [32]byte // SHA-256 of the content (regular files), set by hashFiles
+	stat  fileStat // identifies the version read from disk
+}
+
+// fileStat identifies a version of a file: a file whose fileStat is
+// unchanged has not been written since (with the proviso of digestCache).
+type fileStat struct {
+	size     int64
+	mtime    int64
+	dev, ino uint64
+	ctime    int64
+	ok       bool
+}
+
+// statOf is fi's fileStat.
+func statOf(fi fs.FileInfo) fileStat {
+	dev, ino, ctime := statID(fi)
+	return fileStat{size: fi.Size(), mtime: fi.ModTime().UnixNano(), dev: dev, ino: ino, ctime: ctime, ok: true}
+}
+
+// digestCache remembers the digests of files read before, by path and
+// fileStat, so that the builds of a watch loop read only what changed.
+// Like git's index, it holds only files last written well before they were
+// read (racyWindow): a file written again within the same timestamp tick
+// cannot then pass for the version cached.
+var digestCache = struct {
+	sync.Mutex
+	m map[string]cachedDigest
+}{m: map[string]cachedDigest{}}
+
+// cachedDigest is a file's digest and the version it is the digest of.
+type cachedDigest struct {
+	stat fileStat
+	sum  [32]byte
+}
+
+// racyWindow is how long before a read a file's last write (modification
+// or change time) must be for its digest to be cached.
+const racyWindow = 2 * time.Second
+
+// cachedSum sets e's digest from the cache and reports whether it could.
+func cachedSum(e *entry) bool {
+	if !e.stat.ok {
+		return false
+	}
+	digestCache.Lock()
+	c, ok := digestCache.m[e.src]
+	digestCache.Unlock()
+	if ok && c.stat == e.stat {
+		e.sum = c.sum
+		return true
+	}
+	return false
+}
+
+// cacheSum caches e's digest, read from disk at readAt, unless the file
+// was written too shortly before.
+func cacheSum(e *entry, readAt time.Time) {
+	limit := readAt.Add(-racyWindow).UnixNano()
+	if !e.stat.ok || e.stat.mtime >= limit || e.stat.ctime >= limit {
+		return
+	}
+	digestCache.Lock()
+	digestCache.m[e.src] = cachedDigest{stat: e.stat, sum: e.sum}
+	digestCache.Unlock()
 }
 
 // modeBits is the part of a file mode that goes into the context and the
@@ -87,7 +151,7 @@ func walkTree(dir string, m *Matcher) ([]entry, error) {
 		e := entry{name: rel, mode: fi.Mode() & modeBits, mtime: fi.ModTime()}
 		switch {
 		case fi.Mode().IsRegular():
-			e.src, e.size = p, fi.Size()
+			e.src, e.size, e.stat = p, fi.Size(), statOf(fi)
 		case fi.IsDir():
 		case fi.Mode()&fs.ModeSymlink != 0:
 			if e.link, err = os.Readlink(p); err != nil {
@@ -105,18 +169,24 @@ func walkTree(dir string, m *Matcher) ([]entry, error) {
 	return entries, nil
 }
 
-// hashFiles sets the content digest of every regular file read from disk,
-// reading files in parallel (small files cost a few system calls each, so
-// one reader would wait on them in turn).
+// hashFiles sets the content digest of every regular file: from the
+// digest cache when the file is unchanged since it was last read, else
+// reading it, with files read in parallel (small files cost a few system
+// calls each, so one reader would wait on them in turn).
 func hashFiles(ctx context.Context, entries []entry) error {
 	var todo []int
-	for i, e := range entries {
-		if e.src != "" {
-			todo = append(todo, i)
-		} else if e.mode.IsRegular() {
-			entries[i].sum = sha256.Sum256(e.data)
+	for i := range entries {
+		e := &entries[i]
+		switch {
+		case e.src != "":
+			if !cachedSum(e) {
+				todo = append(todo, i)
+			}
+		case e.mode.IsRegular():
+			e.sum = sha256.Sum256(e.data)
 		}
 	}
+	readAt := time.Now()
 	workers := min(max(runtime.GOMAXPROCS(0), 1), 16, len(todo))
 	var (
 		next     atomic.Int64
@@ -143,6 +213,7 @@ func hashFiles(ctx context.Context, entries []entry) error {
 					next.Store(int64(len(todo)))
 					return
 				}
+				cacheSum(e, readAt)
 			}
 		})
 	}
@@ -161,7 +232,8 @@ func hashFile(h hash.Hash, buf []byte, e *entry) error {
 	}
 	defer f.Close()
 	h.Reset()
-	n, err := io.CopyBuffer(h, f, buf)
+	// Hide *os.File's WriteTo, which would copy through a buffer of its own.
+	n, err := io.CopyBuffer(h, struct{ io.Reader }{f}, buf)
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.src, err)
 	}

@@ -253,6 +253,23 @@ LABEL stage=prod
 	if got := strings.Split(out, "\n"); !slices.Equal(got, want) {
 		t.Errorf("in the image\n got %q\nwant %q", got, want)
 	}
+
+	// The last stage: cjob's labels go into the Dockerfile (one step).
+	log.Reset()
+	prod, err := Build(context.Background(), eng, Options{Dir: dir, Repo: repo, Target: "prod", Log: &log})
+	if err != nil {
+		t.Fatalf("Build: %v\n%s", err, log.String())
+	}
+	if prod.Hash == res.Hash {
+		t.Errorf("another target, the same hash")
+	}
+	cfg = inspect(t, prod.Image)
+	if cfg.Labels["stage"] != "prod" || cfg.Labels[LabelContentHash] != prod.Hash || cfg.Labels[LabelSource] != dir {
+		t.Errorf("labels %v (want the prod stage)", cfg.Labels)
+	}
+	if n := strings.Count(log.String(), "LABEL "); n != 3 { // dev, prod, cjob's
+		t.Errorf("%d LABEL steps:\n%s", n, log.String())
+	}
 }
 
 func TestEngineStaticTemplate(t *testing.T) {

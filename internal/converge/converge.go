@@ -27,6 +27,9 @@ type Options struct {
 	File    *prodspec.File // loaded and validated
 	Rewrite devenv.Options
 	Plan    plan.Options
+	// Swapped jobs stay swapped unless named here (or RestoreAll).
+	Restore    []string
+	RestoreAll bool
 }
 
 // Prepared is everything decided before anything is changed.
@@ -66,6 +69,7 @@ func Prepare(ctx context.Context, eng *engine.Engine, opts Options) (*Prepared, 
 			return nil, err
 		}
 	}
+	res.Notes = append(res.Notes, keepSwaps(res.Stack, obs, opts)...)
 	res.Notes = append(res.Notes, devenv.AssignPorts(res.Stack, obs, PortFree)...)
 	popts := opts.Plan
 	if len(opts.Rewrite.Only) > 0 {
@@ -123,4 +127,32 @@ func Elapsed(d time.Duration) string {
 		return fmt.Sprintf("%dms", d.Milliseconds())
 	}
 	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+// keepSwaps carries jobs swapped for a local build (`cjob dev swap`) into
+// the desired stack, so that `dev up` never reverts them silently; jobs
+// being restored get production's image back.
+func keepSwaps(st *stack.Stack, obs *stack.Observed, opts Options) []devenv.Note {
+	restore := map[string]bool{}
+	for _, j := range opts.Restore {
+		restore[j] = true
+	}
+	var notes []devenv.Note
+	for _, c := range obs.Containers {
+		dir, image := c.Labels[stack.LabelSwapped], c.Labels[stack.LabelSwappedImage]
+		if dir == "" || image == "" {
+			continue
+		}
+		u := st.Unit(c.Key())
+		if u == nil {
+			continue
+		}
+		if opts.RestoreAll || restore[u.Job] {
+			notes = append(notes, devenv.Note{Subject: u.Job, Text: "restored: production image " + u.Spec.Image + " replaces the local build from " + dir})
+			continue
+		}
+		*u = *swapped(u, dir, image)
+		notes = append(notes, devenv.Note{Subject: u.Job, Text: "swapped: runs " + image + ", built from " + dir + " (`cjob dev restore " + u.Job + "` reverts)"})
+	}
+	return notes
 }

@@ -30,6 +30,7 @@ type Row struct {
 	Health    string `json:"health"`
 	Ports     string `json:"ports,omitempty"`
 	Outdated  bool   `json:"outdated"`
+	Swapped   string `json:"swapped,omitempty"` // source folder of a local build
 }
 
 // Status lists the environment's containers with their state and, for
@@ -64,6 +65,7 @@ func Status(ctx context.Context, eng *engine.Engine, f *prodspec.File, env strin
 			Kind: c.Kind().String(), Job: c.Labels[stack.LabelJob], Host: c.Labels[stack.LabelHost],
 			Container: c.Name, Image: c.Image, State: c.State.String(), Status: c.Status, ExitCode: c.ExitCode,
 			Oneshot: c.Labels[stack.LabelOneshot] == "true", Health: "-",
+			Swapped: c.Labels[stack.LabelSwapped],
 		}
 		fmt.Sscan(c.Labels[stack.LabelTask], &r.Task)
 		u := res.Stack.Unit(c.Key())

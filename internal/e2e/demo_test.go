@@ -133,7 +133,7 @@ func TestDemoStack(t *testing.T) {
 			}
 		}
 		req, _ := http.NewRequest(http.MethodPut, cache+"/kv/e2e", strings.NewReader("kept"))
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := httpClient.Do(req)
 		if err != nil || resp.StatusCode >= 300 {
 			t.Fatalf("PUT to cache: %v %v", err, resp)
 		}

@@ -216,10 +216,13 @@ func probeInside(t *testing.T, project, host string, targets ...string) string {
 	return string(out)
 }
 
+// httpClient keeps no idle connections, so no test holds a container's
+// connection open while cjob stops it.
+var httpClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
+	resp, err := httpClient.Get(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

@@ -266,6 +266,9 @@ func decide(u *stack.Unit, cs []*stack.Container, opts Options) (Action, string,
 	}
 	switch cur.State {
 	case stack.StateRunning:
+		if dir := u.Spec.Labels[stack.LabelSwapped]; dir != "" {
+			return ActionNone, "swapped from " + dir, cur
+		}
 		return ActionNone, "", cur
 	case stack.StateExited:
 		if u.Oneshot && cur.ExitKnown && cur.ExitCode == 0 {

@@ -29,6 +29,11 @@ const (
 	LabelVersion = "cjob.version"
 	LabelPorts   = "cjob.ports" // sandboxes: published ports, container:host
 	LabelSpec    = "cjob.spec"  // the Spec the container was made from, as JSON, to explain changes
+
+	// A job swapped for a local build (`cjob dev swap`) carries these; they
+	// are part of its Spec, so `dev up` keeps them and `restore` drops them.
+	LabelSwapped      = "cjob.swapped"       // the source folder
+	LabelSwappedImage = "cjob.swapped-image" // the image built from it
 )
 
 // Kind says what a unit is.

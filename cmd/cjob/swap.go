@@ -1,0 +1,261 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cjob/cjob/devenv"
+	"github.com/cjob/cjob/internal/build"
+	"github.com/cjob/cjob/internal/converge"
+	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/templates"
+)
+
+func newDevSwap(g *global) *cobra.Command {
+	var (
+		bo            build.Options
+		buildArgs     []string
+		watch         bool
+		syncs         []string
+		restartOnSync bool
+		printDF       bool
+		quiet         bool
+	)
+	c := &cobra.Command{
+		Use:   "swap JOB DIR",
+		Short: "Replace one job of the running dev stack with an image built from a local folder",
+		Long: `Swap builds an image from DIR and puts it in place of JOB's container: same
+host sandbox (so the same production addresses and published ports), env,
+volumes and labels. The rest of the stack keeps running. If the new
+container exits or fails its health check, the previous one is put back.
+
+DIR is built with its Dockerfile, or, without one, with a template chosen by
+what it holds (go.mod: go, package.json: node, pom.xml or a jar: java,
+index.html: static), which builds the artefact on this machine with the
+language's own tool and makes a three-line image of it.
+
+With --watch, every save rebuilds and swaps again (a burst of saves gives one
+round); a failed build prints its output and keeps the last good container.
+With --sync SRC:DEST, changes under SRC are copied into the running container
+instead, with no rebuild.
+
+` + "`cjob dev up`" + ` keeps swapped jobs swapped; ` + "`cjob dev restore JOB`" + ` reverts.`,
+		Example: `  cjob dev swap coding-core.api ./api
+  cjob dev swap web ./frontend --watch
+  cjob dev swap web ./frontend --watch --sync static:/site/static
+  cjob dev swap api ./api --template go --base scratch
+  cjob dev swap api ./api --print-dockerfile`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			f, err := loadFile(g)
+			if err != nil {
+				return err
+			}
+			j, err := devenv.ResolveJob(f, args[0])
+			if err != nil {
+				return err
+			}
+			dir, err := filepath.Abs(args[1])
+			if err != nil {
+				return err
+			}
+			bo.Dir = dir
+			bo.Port = j.MainPort()
+			bo.BuildArgs = map[string]string{}
+			for _, kv := range buildArgs {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return fmt.Errorf("--build-arg %q: want KEY=value", kv)
+				}
+				bo.BuildArgs[k] = v
+			}
+			out := cmd.OutOrStdout()
+			if printDF {
+				tmpl, df, err := build.Describe(bo)
+				if err != nil {
+					return err
+				}
+				if tmpl != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "# template %s\n", tmpl)
+				}
+				fmt.Fprint(out, df)
+				return nil
+			}
+			var rules []converge.SyncRule
+			for _, s := range syncs {
+				r, err := converge.ParseSyncRule(s)
+				if err != nil {
+					return err
+				}
+				rules = append(rules, r)
+			}
+			if len(rules) > 0 && !watch {
+				return errors.New("--sync needs --watch")
+			}
+			eng, err := dial(ctx, g)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			var buildLog io.Writer = cmd.ErrOrStderr()
+			if quiet {
+				buildLog = io.Discard
+			}
+			so := converge.SwapOptions{File: f, Job: j.FullName(), Build: bo, Log: buildLog}
+			if !watch {
+				r, err := converge.Swap(ctx, eng, so)
+				if err != nil {
+					return swapError(cmd.ErrOrStderr(), err)
+				}
+				printSwap(out, j.FullName(), r)
+				return nil
+			}
+			fmt.Fprintf(out, "watching %s for %s (Ctrl-C to stop; the swapped job keeps running)\n", dir, j.FullName())
+			return converge.Watch(ctx, eng, converge.WatchOptions{Swap: so, Sync: rules, RestartOnSync: restartOnSync}, func(r converge.Round) {
+				printRound(out, cmd.ErrOrStderr(), j.FullName(), r)
+			})
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&bo.Dockerfile, "dockerfile", "", "Dockerfile to use (default: DIR/Dockerfile, else a template)")
+	fl.StringVar(&bo.Target, "target", "", "build stage to target")
+	fl.StringArrayVar(&buildArgs, "build-arg", nil, "build argument KEY=value (repeatable)")
+	fl.StringVar(&bo.Template, "template", "", "force a template: "+strings.Join(templates.Names(), ", "))
+	fl.StringVar(&bo.Base, "base", "", "base image for the template (each template has a default)")
+	fl.BoolVarP(&watch, "watch", "w", false, "rebuild and swap on every save")
+	fl.StringArrayVar(&syncs, "sync", nil, "with --watch: copy changes under SRC (in DIR) to DEST in the container, no rebuild (SRC:DEST, repeatable)")
+	fl.BoolVar(&restartOnSync, "restart-on-sync", false, "restart the container after a sync")
+	fl.BoolVar(&printDF, "print-dockerfile", false, "print the Dockerfile that would be used, and stop")
+	fl.BoolVarP(&quiet, "quiet", "q", false, "do not print the build output (errors are still shown)")
+	return c
+}
+
+func swapError(w io.Writer, err error) error {
+	var rb *converge.RollbackError
+	if errors.As(err, &rb) && rb.LogTail != "" {
+		fmt.Fprintf(w, "last log lines of the new container:\n")
+		for _, l := range strings.Split(rb.LogTail, "\n") {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
+	return err
+}
+
+func printSwap(w io.Writer, job string, r *converge.SwapResult) {
+	how := "built"
+	if r.Reused {
+		how = "reused (source unchanged)"
+	}
+	if r.Unchanged {
+		fmt.Fprintf(w, "%s already runs %s (%s); nothing to swap\n", job, r.Image, how)
+		return
+	}
+	fmt.Fprintf(w, "swapped %s -> %s (%s): build %s, swap %s, total %s\n", job, r.Image, how,
+		converge.Elapsed(r.Build), converge.Elapsed(r.Swap), converge.Elapsed(r.Total))
+}
+
+func printRound(out, errw io.Writer, job string, r converge.Round) {
+	stamp := time.Now().Format("15:04:05")
+	what := ""
+	if n := len(r.Changed) + len(r.Removed); n > 0 {
+		what = fmt.Sprintf(" (%d changed)", n)
+	}
+	if r.Err != nil {
+		fmt.Fprintf(errw, "%s round %d%s: ✘ %v\n", stamp, r.N, what, swapError(errw, r.Err))
+		fmt.Fprintf(errw, "%s the last good container of %s keeps running\n", stamp, job)
+		return
+	}
+	if r.Synced {
+		fmt.Fprintf(out, "%s round %d%s: synced in %s, no rebuild\n", stamp, r.N, what, converge.Elapsed(r.Sync))
+		return
+	}
+	fmt.Fprintf(out, "%s round %d%s: ", stamp, r.N, what)
+	printSwap(out, job, r.Swap)
+}
+
+func newDevRestore(g *global) *cobra.Command {
+	var (
+		all  bool
+		mode = progress.Auto
+	)
+	c := &cobra.Command{
+		Use:   "restore [JOB...] | --all",
+		Short: "Put production's image back in place of swapped jobs",
+		Example: `  cjob dev restore web
+  cjob dev restore --all`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && !all {
+				return errors.New("name the jobs to restore, or --all")
+			}
+			ctx := cmd.Context()
+			f, err := loadFile(g)
+			if err != nil {
+				return err
+			}
+			var jobs []string
+			for _, a := range args {
+				j, err := devenv.ResolveJob(f, a)
+				if err != nil {
+					return err
+				}
+				jobs = append(jobs, j.FullName())
+			}
+			eng, err := dial(ctx, g)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			rep := progress.New(cmd.ErrOrStderr(), mode)
+			done, err := converge.Restore(ctx, eng, f, jobs, converge.UpOptions{Reporter: rep})
+			rep.Close()
+			if err != nil {
+				return err
+			}
+			if len(done) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "No job is swapped")
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "restored %s to production's image\n", strings.Join(done, ", "))
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&all, "all", false, "restore every swapped job")
+	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
+	return c
+}
+
+func newServeStatic() *cobra.Command {
+	var listen string
+	c := &cobra.Command{
+		Use:    "serve-static DIR",
+		Short:  "Serve a folder over HTTP (the static template's server)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mux := http.NewServeMux()
+			mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+			mux.Handle("/", http.FileServer(http.Dir(args[0])))
+			fmt.Fprintf(cmd.OutOrStdout(), "serving %s on %s\n", args[0], listen)
+			srv := &http.Server{Addr: listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			go func() {
+				<-cmd.Context().Done()
+				srv.Close()
+			}()
+			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&listen, "listen", ":8080", "address to listen on")
+	return c
+}
+

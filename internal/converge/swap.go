@@ -1,0 +1,295 @@
+package converge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/cjob/cjob/devenv"
+	"github.com/cjob/cjob/internal/apply"
+	"github.com/cjob/cjob/internal/build"
+	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/sandbox"
+	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/prodspec"
+)
+
+// SwapOptions describe one swap of a job for a local build.
+type SwapOptions struct {
+	File  *prodspec.File
+	Job   string        // full job name
+	Build build.Options // Dir and the build flags; Repo, Port and StaticServer are filled in
+	Log   io.Writer     // build output; nil discards
+	// Status receives short progress lines ("building", "swapping"); may be nil.
+	Status func(string)
+}
+
+// SwapResult is what one swap did.
+type SwapResult struct {
+	Image     string
+	Reused    bool   // the image was already built from this source
+	Template  string // template used, or "" for a Dockerfile
+	Unchanged bool   // the job already ran this image
+	Tasks     []string
+	Build     time.Duration
+	Swap      time.Duration
+	Total     time.Duration
+}
+
+// RollbackError is a swap whose new container failed: the previous
+// container was put back.
+type RollbackError struct {
+	Task    string
+	Err     error
+	LogTail string // the new container's last log lines
+}
+
+func (e *RollbackError) Error() string {
+	return fmt.Sprintf("%s: new container failed (%v); the previous container was put back", e.Task, e.Err)
+}
+
+func (e *RollbackError) Unwrap() error { return e.Err }
+
+// ErrNotRunning means the job to swap is not part of the running dev stack.
+var ErrNotRunning = errors.New("not running in the dev stack")
+
+// swapTarget is one task to swap and what surrounds it.
+type swapTarget struct {
+	stack     *stack.Stack
+	unit      *stack.Unit
+	current   *stack.Container
+	sandboxIP string
+}
+
+// findTargets rewrites the file and finds the running tasks of job.
+func findTargets(ctx context.Context, eng *engine.Engine, f *prodspec.File, job string) ([]swapTarget, error) {
+	res, err := devenv.Rewrite(f, devenv.Options{SandboxImage: "-", KeepReplicas: true})
+	if err != nil {
+		return nil, err
+	}
+	obs, err := eng.Observe(ctx, f.Project, devenv.Env, res.Stack.Network)
+	if err != nil {
+		return nil, err
+	}
+	byKey := obs.ByKey()
+	ips := map[string]string{}
+	for _, c := range obs.Containers {
+		if c.Kind() == stack.KindSandbox && c.State == stack.StateRunning {
+			ips[c.Key()] = c.IP
+		}
+	}
+	var out []swapTarget
+	for _, u := range res.Stack.Units {
+		if u.Job != job {
+			continue
+		}
+		cs := byKey[u.Key]
+		if len(cs) == 0 {
+			continue
+		}
+		out = append(out, swapTarget{stack: res.Stack, unit: u, current: cs[0], sandboxIP: ips[u.Sandbox]})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s is %w: run `cjob dev up %s` first", job, ErrNotRunning, job)
+	}
+	return out, nil
+}
+
+// Swap builds an image from the source folder and puts it in place of the
+// job's running container(s): same host sandbox (so the same addresses and
+// published ports), env, volumes and labels, plus the swapped labels. If the
+// new container exits or fails its check, the previous one is put back.
+func Swap(ctx context.Context, eng *engine.Engine, opts SwapOptions) (*SwapResult, error) {
+	start := time.Now()
+	status := opts.Status
+	if status == nil {
+		status = func(string) {}
+	}
+	targets, err := findTargets(ctx, eng, opts.File, opts.Job)
+	if err != nil {
+		return nil, err
+	}
+	bo := opts.Build
+	bo.Log = opts.Log
+	bo.Repo = opts.File.Project + "/" + opts.Job
+	if j := opts.File.Job(opts.Job); j != nil {
+		bo.Port = j.MainPort()
+		bo.Command = j.Command
+	}
+	if bo.StaticServer == nil {
+		if bin, _, err := sandbox.Binary(); err == nil {
+			bo.StaticServer = bin
+		}
+	}
+	status("building " + bo.Dir)
+	br, err := build.Build(ctx, eng, bo)
+	if err != nil {
+		return nil, err
+	}
+	res := &SwapResult{Image: br.Image, Reused: br.Reused, Template: br.Template, Build: time.Since(start)}
+	swapStart := time.Now()
+	unchanged := true
+	for _, t := range targets {
+		u := swapped(t.unit, bo.Dir, br.Image)
+		res.Tasks = append(res.Tasks, u.Key)
+		if t.current.Hash() == u.Hash() && t.current.State == stack.StateRunning {
+			continue
+		}
+		unchanged = false
+		status("swapping " + u.Key)
+		if err := replace(ctx, eng, t.stack, u, t.current, t.sandboxIP); err != nil {
+			return res, err
+		}
+	}
+	res.Unchanged = unchanged
+	res.Swap = time.Since(swapStart)
+	res.Total = time.Since(start)
+	return res, nil
+}
+
+// swapped returns a copy of u running image, labelled as swapped from dir.
+func swapped(u *stack.Unit, dir, image string) *stack.Unit {
+	c := *u
+	c.Spec.Image = image
+	c.Spec.Labels = maps.Clone(u.Spec.Labels)
+	if c.Spec.Labels == nil {
+		c.Spec.Labels = map[string]string{}
+	}
+	c.Spec.Labels[stack.LabelSwapped] = dir
+	c.Spec.Labels[stack.LabelSwappedImage] = image
+	return &c
+}
+
+// replace puts a new container for u in place of old: old is stopped and
+// set aside under another name (the two share the sandbox's ports), the new
+// one is created and must become ready; then old is removed. If the new one
+// fails, it is removed and old is put back and started.
+func replace(ctx context.Context, eng *engine.Engine, st *stack.Stack, u *stack.Unit, old *stack.Container, sandboxIP string) error {
+	aside := u.Name + ".prev"
+	timeout := u.Spec.StopTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	// A leftover from an interrupted swap holds the aside name.
+	_ = eng.Remove(ctx, aside)
+	if err := eng.Stop(ctx, old.ID, timeout); err != nil {
+		return err
+	}
+	if err := eng.Rename(ctx, old.ID, aside); err != nil {
+		_ = eng.Start(ctx, old.ID)
+		return err
+	}
+	id, err := eng.Create(ctx, engine.CreateRequest{Name: u.Name, Spec: u.Spec, Labels: st.Labels(u), Network: st.Network})
+	if err == nil {
+		err = eng.Start(ctx, id)
+	}
+	if err == nil {
+		w := apply.Waiter{Engine: eng, Network: st.Network}
+		_, err = w.WaitTask(ctx, u, id, sandboxIP)
+	}
+	if err == nil {
+		return eng.Remove(ctx, old.ID)
+	}
+	// Roll back, even if ctx was cancelled: the job must not stay down.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	rb := &RollbackError{Task: u.Key, Err: err}
+	if id != "" {
+		rb.LogTail = eng.LogTail(rctx, id, 30)
+		_ = eng.Remove(rctx, id)
+	}
+	if rerr := eng.Rename(rctx, old.ID, old.Name); rerr != nil {
+		return fmt.Errorf("%w; and putting the previous container back failed: %v (run `cjob dev up`)", rb, rerr)
+	}
+	if rerr := eng.Start(rctx, old.ID); rerr != nil {
+		return fmt.Errorf("%w; and restarting the previous container failed: %v (run `cjob dev up`)", rb, rerr)
+	}
+	w := apply.Waiter{Engine: eng, Network: st.Network}
+	if _, rerr := w.WaitTask(rctx, u, old.ID, sandboxIP); rerr != nil {
+		return fmt.Errorf("%w; and the previous container is not ready again: %v (run `cjob dev up`)", rb, rerr)
+	}
+	return rb
+}
+
+// Restore puts production's container back in place of the swapped jobs
+// (all swapped jobs when jobs is empty). It returns the jobs restored.
+func Restore(ctx context.Context, eng *engine.Engine, f *prodspec.File, jobs []string, opts UpOptions) ([]string, error) {
+	res, err := devenv.Rewrite(f, devenv.Options{SandboxImage: "-"})
+	if err != nil {
+		return nil, err
+	}
+	obs, err := eng.Observe(ctx, f.Project, devenv.Env, res.Stack.Network)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, j := range jobs {
+		want[j] = true
+	}
+	var restore []string
+	seen := map[string]bool{}
+	for _, c := range obs.Containers {
+		j := c.Labels[stack.LabelJob]
+		if c.Labels[stack.LabelSwapped] == "" || seen[j] || (len(want) > 0 && !want[j]) {
+			continue
+		}
+		seen[j] = true
+		restore = append(restore, j)
+	}
+	for j := range want {
+		if !seen[j] {
+			return nil, fmt.Errorf("%s is not swapped", j)
+		}
+	}
+	if len(restore) == 0 {
+		return nil, nil
+	}
+	prep, err := Prepare(ctx, eng, Options{File: f, Rewrite: devenv.Options{Only: restore}, Restore: restore})
+	if err != nil {
+		return nil, err
+	}
+	r, err := Up(ctx, eng, prep, opts)
+	if err != nil {
+		return nil, err
+	}
+	return restore, r.Err()
+}
+
+// SyncRule copies changed files under Src (relative to the swap folder)
+// to Dest in the container.
+type SyncRule struct {
+	Src  string // slash-separated, relative; "." for the whole folder
+	Dest string // absolute path in the container
+}
+
+// ParseSyncRule reads "SRC:DEST".
+func ParseSyncRule(s string) (SyncRule, error) {
+	src, dest, ok := strings.Cut(s, ":")
+	if !ok || src == "" || !strings.HasPrefix(dest, "/") {
+		return SyncRule{}, fmt.Errorf("--sync %q: want SRC:DEST, SRC relative to the source folder and DEST an absolute path in the container", s)
+	}
+	src = strings.Trim(strings.TrimPrefix(src, "./"), "/")
+	if src == "" {
+		src = "."
+	}
+	return SyncRule{Src: src, Dest: strings.TrimRight(dest, "/")}, nil
+}
+
+// Map returns where a changed path (relative to the swap folder) goes in
+// the container, or false when no rule covers it.
+func (r SyncRule) Map(rel string) (string, bool) {
+	if r.Src == "." {
+		return r.Dest + "/" + rel, true
+	}
+	if rel == r.Src {
+		return r.Dest, true
+	}
+	if rest, ok := strings.CutPrefix(rel, r.Src+"/"); ok {
+		return r.Dest + "/" + rest, true
+	}
+	return "", false
+}

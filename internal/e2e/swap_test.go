@@ -1,0 +1,309 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const swapJobs = `
+project: e2e-swap
+hosts:
+  app-1: {address: 10.7.0.1}
+  app-2: {address: 10.7.0.2}
+services:
+  core:
+    jobs:
+      api:
+        image: coding/git:1.0.0
+        port: 18601
+        env: {ROLE: git, PORT: "18601", GREETING: prod}
+        health: {http: /healthz}
+        run_on_host: app-1
+      site:
+        image: coding/git:1.0.0
+        port: 18602
+        env: {ROLE: git, PORT: "18602"}
+        health: {http: /healthz}
+        run_on_host: app-2
+      other:
+        image: coding/git:1.0.0
+        port: 18603
+        env: {ROLE: git, PORT: "18603"}
+        health: {http: /healthz}
+        run_on_host: app-2
+`
+
+// goApp writes a tiny Go web service that answers msg on / and ok on
+// /healthz, on $PORT.
+func goApp(t *testing.T, dir, msg string) {
+	t.Helper()
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/app\n\ngo 1.22\n"), 0o644)
+	writeMain(t, dir, fmt.Sprintf("%q", msg))
+}
+
+func writeMain(t *testing.T, dir, expr string) {
+	t.Helper()
+	src := `package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+)
+
+func main() {
+	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, ` + expr + `) })
+	fmt.Println("app listening on", os.Getenv("PORT"))
+	http.ListenAndServe(":"+os.Getenv("PORT"), nil)
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func localURL(t *testing.T, file, job string) string {
+	t.Helper()
+	u := parseUp(t, mustCjob(t, "dev", "up", "-f", file, "--json"))
+	for _, j := range u.Jobs {
+		if j.Job == job {
+			return j.Local
+		}
+	}
+	t.Fatalf("no local URL for %s", job)
+	return ""
+}
+
+// waitBody polls url until its body is want.
+func waitBody(t *testing.T, url, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	last := ""
+	for time.Now().Before(deadline) {
+		if code, body := tryGet(url); code == 200 && body == want {
+			return
+		} else {
+			last = fmt.Sprintf("%d %q", code, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered %q within %s (last: %s)", url, want, within, last)
+}
+
+func tryGet(url string) (int, string) {
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// watcher runs `cjob dev swap --watch` in the background and collects its
+// output.
+type watcher struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  strings.Builder
+	done chan struct{}
+}
+
+func startWatch(t *testing.T, args ...string) *watcher {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watcher{cmd: exec.CommandContext(ctx, cjobBin, args...), done: make(chan struct{})}
+	w.cmd.Cancel = func() error { return w.cmd.Process.Signal(os.Interrupt) }
+	pr, pw := io.Pipe()
+	w.cmd.Stdout, w.cmd.Stderr = pw, pw
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			w.mu.Lock()
+			w.out.WriteString(sc.Text() + "\n")
+			w.mu.Unlock()
+		}
+	}()
+	go func() { w.cmd.Wait(); pw.Close(); close(w.done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-w.done:
+		case <-time.After(20 * time.Second):
+			w.cmd.Process.Kill()
+		}
+		t.Logf("watch output:\n%s", w.output())
+	})
+	return w
+}
+
+func (w *watcher) output() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.out.String()
+}
+
+// waitOutput waits until the watcher has printed s.
+func (w *watcher) waitOutput(t *testing.T, s string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if strings.Contains(w.output(), s) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("watch never printed %q within %s:\n%s", s, within, w.output())
+}
+
+// TestSwap: swapping a job for a local build (Dockerfile, Go template,
+// static template), watch, sync, rollback and restore, on the real engine;
+// the other containers keep their IDs throughout.
+func TestSwap(t *testing.T) {
+	need(t)
+	const project = "e2e-swap"
+	file := jobsFile(t, swapJobs)
+	mustCjob(t, "dev", "up", "-f", file, "--progress", "plain")
+	before := observe(t, project)
+	prodSpec := before["core.api/1"].Labels["cjob.spec"]
+	apiURL := localURL(t, file, "core.api")
+	siteURL := localURL(t, file, "core.site")
+	t.Cleanup(func() {
+		// The other containers were never touched by any swap.
+		after := observe(t, project)
+		for _, k := range []string{"core.other/1", "host/app-1", "host/app-2"} {
+			if after[k] == nil || after[k].ID != before[k].ID {
+				t.Errorf("%s was restarted by a swap", k)
+			}
+		}
+	})
+
+	t.Run("dockerfile", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM coding/git:1.0.0\nLABEL built=by-test\n"), 0o644)
+		r := mustCjob(t, "dev", "swap", "api", dir, "-f", file)
+		if !strings.Contains(r.stdout, "swapped core.api -> e2e-swap/core.api:dev-") {
+			t.Errorf("swap output:\n%s", r)
+		}
+		c := observe(t, project)["core.api/1"]
+		if c.Labels["cjob.swapped"] != dir || !strings.HasPrefix(c.Image, "e2e-swap/core.api:dev-") {
+			t.Errorf("swapped container labels: %v image %s", c.Labels["cjob.swapped"], c.Image)
+		}
+		probeInside(t, project, "app-2", "http://app-1:18601/healthz", "http://api.core.coding.local:18601/healthz")
+		// Same source: the image is reused, nothing is swapped.
+		r = mustCjob(t, "dev", "swap", "api", dir, "-f", file)
+		if !strings.Contains(r.stdout, "nothing to swap") {
+			t.Errorf("second swap of the same source should do nothing:\n%s", r)
+		}
+		// dev up keeps it swapped, and says so.
+		if r := mustCjob(t, "dev", "up", "-f", file); !strings.Contains(r.stdout, "Nothing to do") {
+			t.Errorf("dev up should keep the swap:\n%s", r)
+		}
+		if p := mustCjob(t, "dev", "plan", "-f", file); !strings.Contains(p.stdout, "swapped from "+dir) {
+			t.Errorf("plan should show the swap:\n%s", p.stdout)
+		}
+		if ps := mustCjob(t, "dev", "ps", "-f", file); !strings.Contains(ps.stdout, dir) {
+			t.Errorf("ps should show the swap's source:\n%s", ps.stdout)
+		}
+	})
+
+	t.Run("crash rolls back", func(t *testing.T) {
+		old := observe(t, project)["core.api/1"]
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM coding/git:1.0.0\nENV DEMO_EXIT=5\n"), 0o644)
+		r := cjob(t, "dev", "swap", "api", dir, "-f", file)
+		if r.code == 0 || !strings.Contains(r.stderr, "previous container was put back") || !strings.Contains(r.stderr, "last log lines") {
+			t.Fatalf("a crashing image should roll back:\n%s", r)
+		}
+		now := observe(t, project)["core.api/1"]
+		if now.ID != old.ID || now.State.String() != "running" {
+			t.Errorf("the previous container should run again: %+v", now)
+		}
+		if code, _ := tryGet(apiURL + "/healthz"); code != 200 {
+			t.Errorf("api down after a rollback: %d", code)
+		}
+	})
+
+	t.Run("go template with watch", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "app")
+		goApp(t, dir, "v1")
+		p := mustCjob(t, "dev", "swap", "api", dir, "-f", file, "--print-dockerfile")
+		if !strings.Contains(p.stdout, "FROM scratch") || !strings.Contains(p.stderr, "template go") {
+			t.Errorf("print-dockerfile:\n%s", p)
+		}
+		w := startWatch(t, "dev", "swap", "api", dir, "--jobs", file, "--watch")
+		w.waitOutput(t, "round 1", 120*time.Second)
+		waitBody(t, apiURL+"/", "v1", 10*time.Second)
+		writeMain(t, dir, `"v2"`)
+		waitBody(t, apiURL+"/", "v2", 60*time.Second)
+		w.waitOutput(t, "round 2", 10*time.Second)
+		// A new folder is watched too.
+		os.MkdirAll(filepath.Join(dir, "assets"), 0o755)
+		os.WriteFile(filepath.Join(dir, "assets", "x.txt"), []byte("x"), 0o644)
+		w.waitOutput(t, "round 3", 30*time.Second)
+		os.WriteFile(filepath.Join(dir, "assets", "y.txt"), []byte("y"), 0o644)
+		w.waitOutput(t, "round 4", 30*time.Second)
+		// A broken build prints the compiler's output and keeps v2.
+		writeMain(t, dir, `undefinedThing`)
+		w.waitOutput(t, "undefined: undefinedThing", 60*time.Second)
+		w.waitOutput(t, "keeps running", 10*time.Second)
+		if code, body := tryGet(apiURL + "/"); code != 200 || body != "v2" {
+			t.Errorf("after a broken build the last good container should answer v2, got %d %q", code, body)
+		}
+		probeInside(t, project, "app-2", "http://app-1:18601/")
+	})
+
+	t.Run("static template with sync", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "site")
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "index.html"), []byte("<h1>home</h1>"), 0o644)
+		w := startWatch(t, "dev", "swap", "site", dir, "--jobs", file, "--watch", "--sync", ".:/site")
+		w.waitOutput(t, "round 1", 120*time.Second)
+		waitBody(t, siteURL+"/index.html", "<h1>home</h1>", 10*time.Second)
+		os.WriteFile(filepath.Join(dir, "new.html"), []byte("fresh"), 0o644)
+		waitBody(t, siteURL+"/new.html", "fresh", 30*time.Second)
+		w.waitOutput(t, "synced", 10*time.Second)
+		if strings.Count(w.output(), "swapped core.site") != 1 {
+			t.Errorf("a sync must not rebuild:\n%s", w.output())
+		}
+		os.Remove(filepath.Join(dir, "new.html"))
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if code, _ := tryGet(siteURL + "/new.html"); code == 404 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("removed file still served:\n%s", w.output())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+
+	t.Run("restore", func(t *testing.T) {
+		r := mustCjob(t, "dev", "restore", "--all", "-f", file, "--progress", "plain")
+		if !strings.Contains(r.stdout, "core.api") || !strings.Contains(r.stdout, "core.site") {
+			t.Errorf("restore --all should name both jobs:\n%s", r)
+		}
+		c := observe(t, project)["core.api/1"]
+		if c.Labels["cjob.spec"] != prodSpec || c.Labels["cjob.swapped"] != "" || c.Image != "coding/git:1.0.0" {
+			t.Errorf("restored container differs from production's:\n%s\nvs\n%s", c.Labels["cjob.spec"], prodSpec)
+		}
+		if r := mustCjob(t, "dev", "up", "-f", file); !strings.Contains(r.stdout, "Nothing to do") {
+			t.Errorf("after restore the stack is production's:\n%s", r)
+		}
+	})
+}
