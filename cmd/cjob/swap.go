@@ -258,4 +258,3 @@ func newServeStatic() *cobra.Command {
 	c.Flags().StringVar(&listen, "listen", ":8080", "address to listen on")
 	return c
 }
-

@@ -183,4 +183,3 @@ func mapRules(rules []SyncRule, rel string) (string, bool) {
 	}
 	return "", false
 }
-
