@@ -1,4 +1,4 @@
-# cjob template java: the jar was built on the host (mvn -q -DskipTests package) or found in the source folder.
+# cjob template java: the jar was built on the host (mvn -B -q -DskipTests package) or found in the source folder.
 # Metadata comes before ADD, so the engine's cache keeps it and a rebuild only copies.
 FROM {{.Base}}
 CMD ["java", "-jar", "/app.jar"]

@@ -87,6 +87,9 @@ instead, with no rebuild.
 					fmt.Fprintf(cmd.ErrOrStderr(), "# template %s\n", tmpl)
 				}
 				fmt.Fprint(out, df)
+				if !strings.HasSuffix(df, "\n") {
+					fmt.Fprintln(out)
+				}
 				return nil
 			}
 			var rules []converge.SyncRule

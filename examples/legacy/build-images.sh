@@ -35,6 +35,6 @@ done
 # Remove images that retagging left without any tag.
 for id in "${old_ids[@]+"${old_ids[@]}"}"; do
 	if [[ "$(docker image inspect --format '{{len .RepoTags}}' "$id" 2>/dev/null || echo x)" == 0 ]]; then
-		docker image rm "$id" >/dev/null && echo "removed untagged old image ${id:7:12}"
+		if docker image rm "$id" >/dev/null 2>&1; then echo "removed untagged old image ${id:7:12}"; fi
 	fi
 done

@@ -167,6 +167,18 @@ func Describe(opts Options) (template string, dockerfile string, err error) {
 	return p.template, p.dockerfile, nil
 }
 
+// IgnoreFor returns the matcher Build uses for opts: Ignore's, and also
+// keeping a --dockerfile inside Dir that .dockerignore lists, and ignoring
+// target/ of a Maven project (the java template's output, not its source).
+// A watcher that uses it rebuilds exactly when the content hash may change.
+func IgnoreFor(opts Options) (*Matcher, error) {
+	p, err := resolve(opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.matcher, nil
+}
+
 // plan is a resolved build: how the folder builds and what the context
 // holds.
 type plan struct {
@@ -424,8 +436,10 @@ func (p *plan) hostBuild(ctx context.Context, log io.Writer, tmp string, tree []
 		if m := p.opts.BuildArgs["main"]; m != "" {
 			pkg = m
 		}
+		// No VCS stamp: .git is not part of the content hash, so the
+		// binary must not depend on it either.
 		out := filepath.Join(tmp, "app")
-		if err := runTool(ctx, log, p.dir, []string{"CGO_ENABLED=0", "GOOS=linux"}, "go", "build", "-trimpath", "-o", out, pkg); err != nil {
+		if err := runTool(ctx, log, p.dir, []string{"CGO_ENABLED=0", "GOOS=linux"}, "go build", "go", "build", "-trimpath", "-buildvcs=false", "-o", out, pkg); err != nil {
 			return nil, err
 		}
 		app, err := fileEntry("app", out)
@@ -443,7 +457,7 @@ func (p *plan) hostBuild(ctx context.Context, log io.Writer, tmp string, tree []
 
 	case "node":
 		if p.tool == "npm" {
-			if err := runTool(ctx, log, p.dir, nil, "npm", "run", "build"); err != nil {
+			if err := runTool(ctx, log, p.dir, nil, "npm run build", "npm", "run", "build"); err != nil {
 				return nil, err
 			}
 			// The context is the folder as the build left it.
@@ -459,7 +473,7 @@ func (p *plan) hostBuild(ctx context.Context, log io.Writer, tmp string, tree []
 	case "java":
 		var jar string
 		if p.tool == "mvn" {
-			if err := runTool(ctx, log, p.dir, nil, "mvn", "-q", "-DskipTests", "package"); err != nil {
+			if err := runTool(ctx, log, p.dir, nil, "mvn package", "mvn", "-B", "-q", "-DskipTests", "package"); err != nil {
 				return nil, err
 			}
 			j, err := pickJar(jars(filepath.Join(p.dir, "target")))

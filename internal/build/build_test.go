@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -801,5 +802,93 @@ func TestDigestCache(t *testing.T) {
 		if cachedSum(&entry{src: r.src, stat: st}) {
 			t.Errorf("%s: cached", name)
 		}
+	}
+}
+
+func TestIgnoreFor(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"pom.xml": "<project/>", "target/app.jar": "PK", ".dockerignore": "docker\n.dockerignore\n", "docker/dev.Dockerfile": "FROM scratch\n"})
+	m, err := IgnoreFor(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Ignored("target", true) || m.Ignored("pom.xml", false) || m.Ignored(".dockerignore", false) {
+		t.Errorf("java: patterns %q", m.Patterns())
+	}
+	m, err = IgnoreFor(Options{Dir: dir, Dockerfile: "docker/dev.Dockerfile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Ignored("docker/dev.Dockerfile", false) || m.Ignored("docker", true) || m.Ignored("target/app.jar", false) {
+		t.Errorf("dockerfile: patterns %q", m.Patterns())
+	}
+}
+
+func TestMissingHostTools(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"pom.xml": "<project/>"})
+	eng := newFakeEngine()
+	_, err := Build(context.Background(), eng, Options{Dir: dir, Repo: "test/java"})
+	if err == nil || !strings.Contains(err.Error(), "mvn package in") || !strings.Contains(err.Error(), "mvn is not on PATH") {
+		t.Errorf("java without mvn: %v", err)
+	}
+
+	dir = t.TempDir()
+	writeFiles(t, dir, map[string]string{"package.json": `{"scripts": {"build": "tsc"}}`, "index.js": ""})
+	var log bytes.Buffer
+	if _, err := Build(context.Background(), eng, Options{Dir: dir, Repo: "test/node", Log: &log}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "npm is not on PATH") {
+		t.Errorf("node without npm: log\n%s", log.String())
+	}
+}
+
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("SKIPPING: %s is not on PATH", name)
+	}
+}
+
+func TestNodeHostBuild(t *testing.T) {
+	needTool(t, "npm")
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"package.json": `{"main": "dist/server.js", "scripts": {"build": "node build.js"}}`,
+		"build.js":     `require("fs").mkdirSync("dist", {recursive: true}); require("fs").writeFileSync("dist/server.js", "console.log('built')")`,
+	})
+	eng := newFakeEngine()
+	var log bytes.Buffer
+	res, err := Build(context.Background(), eng, Options{Dir: dir, Repo: "test/node", Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if got := eng.files["app/dist/server.js"].data; got != "console.log('built')" {
+		t.Errorf("the build's output is not in the context: %q\nlog:\n%s", eng.names, log.String())
+	}
+	if !strings.Contains(res.Dockerfile, `CMD ["node", "dist/server.js"]`) || res.HostBuild == 0 {
+		t.Errorf("result %+v", res)
+	}
+
+	// A failing build script fails the build, with its output.
+	writeFiles(t, dir, map[string]string{"build.js": `console.error("src/app.ts(3,1): error TS2304: Cannot find name 'foo'."); process.exit(2)`})
+	_, err = Build(context.Background(), eng, Options{Dir: dir, Repo: "test/node"})
+	if err == nil || !strings.Contains(err.Error(), "npm run build in ") || !strings.Contains(err.Error(), "Cannot find name 'foo'") {
+		t.Errorf("failing build script: %v", err)
+	}
+}
+
+func TestMavenFailure(t *testing.T) {
+	needTool(t, "mvn")
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"pom.xml": "<project/>"})
+	_, err := Build(context.Background(), newFakeEngine(), Options{Dir: dir, Repo: "test/java"})
+	if err == nil || !strings.Contains(err.Error(), "mvn package in ") || !strings.Contains(err.Error(), "'version' is missing") {
+		t.Errorf("broken pom.xml: %v", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "\x1b[") {
+		t.Errorf("colours in the error: %q", err)
 	}
 }

@@ -18,8 +18,8 @@ type rule struct {
 
 // rules are tried in order; the first that recognises the folder wins.
 var rules = []rule{
-	{"go", "go.mod; `go build` on the host (CGO_ENABLED=0 GOOS=linux), the binary alone in the image", func(dir string) bool {
-		return exists(dir, "go.mod")
+	{"go", "go.mod, or .go files inside a Go module; `go build` on the host (CGO_ENABLED=0 GOOS=linux), the binary alone in the image", func(dir string) bool {
+		return exists(dir, "go.mod") || hasGoFiles(dir) && inModule(dir)
 	}},
 	{"node", "package.json; `npm run build` on the host if it has a build script, the folder in /app", func(dir string) bool {
 		return exists(dir, "package.json")
@@ -97,4 +97,23 @@ func display(p string) string {
 		return "."
 	}
 	return "." + string(filepath.Separator) + rel
+}
+
+// hasGoFiles reports whether dir holds Go source files.
+func hasGoFiles(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	return len(m) > 0
+}
+
+// inModule reports whether a folder above dir holds go.mod: dir is a main
+// package inside a larger module (only dir is hashed and watched).
+func inModule(dir string) bool {
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+		if exists(d, "go.mod") {
+			return true
+		}
+		if parent := filepath.Dir(d); parent == d {
+			return false
+		}
+	}
 }

@@ -10,18 +10,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 )
 
-// runTool runs a host build tool in dir, its output going to log. A failure
-// returns an error carrying the output's end (the compiler's errors), e.g.
+// runTool runs a host build tool in dir, its output going to log. what
+// names the step in messages ("go build"). A failure returns an error
+// carrying the output's end (the compiler's errors), e.g.
 // "go build in ./src failed:\n./main.go:12:2: undefined: foo".
-func runTool(ctx context.Context, log io.Writer, dir string, env []string, name string, args ...string) error {
-	what := name
-	if len(args) > 0 {
-		what += " " + args[0]
-	}
+func runTool(ctx context.Context, log io.Writer, dir string, env []string, what, name string, args ...string) error {
 	if _, err := exec.LookPath(name); err != nil {
 		return fmt.Errorf("%s in %s: %s is not on PATH", what, display(dir), name)
 	}
@@ -104,7 +102,7 @@ func pickJar(candidates []string) (string, error) {
 	return best, nil
 }
 
-// tail keeps the last lines written to it.
+// tail keeps the last lines written to it, without terminal escapes.
 type tail struct {
 	mu    sync.Mutex
 	max   int
@@ -134,8 +132,12 @@ func (t *tail) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// ansi matches terminal escape sequences (colours), which some tools write
+// even to a pipe.
+var ansi = regexp.MustCompile("\x1b\\[[0-9;?]*[ -/]*[@-~]")
+
 func (t *tail) push(line string) {
-	line = strings.TrimRight(line, "\r")
+	line = ansi.ReplaceAllString(strings.TrimRight(line, "\r"), "")
 	if len(t.lines) == t.max {
 		copy(t.lines, t.lines[1:])
 		t.lines = t.lines[:t.max-1]
@@ -149,7 +151,7 @@ func (t *tail) String() string {
 	defer t.mu.Unlock()
 	lines := t.lines
 	if len(t.part) > 0 {
-		lines = append(lines[:len(lines):len(lines)], string(t.part))
+		lines = append(lines[:len(lines):len(lines)], ansi.ReplaceAllString(string(t.part), ""))
 	}
 	return strings.Trim(strings.Join(lines, "\n"), "\n")
 }

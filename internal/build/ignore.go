@@ -74,10 +74,11 @@ func (m *Matcher) Patterns() []string { return append([]string(nil), m.patterns.
 // Ignored reports whether relPath (relative to the source folder, either
 // separator) stays out of the build context. A directory is ignored only
 // when nothing below it can come back through a `!` exception, so a watcher
-// may skip it whole.
+// may skip it whole. .dockerignore itself is never ignored: a change to it
+// changes what is built (and calls for a new Matcher).
 func (m *Matcher) Ignored(relPath string, isDir bool) bool {
 	rel := path.Clean(filepath.ToSlash(relPath))
-	if rel == "." || rel == "/" || strings.HasPrefix(rel, "../") {
+	if rel == "." || rel == "/" || rel == ".dockerignore" || strings.HasPrefix(rel, "../") {
 		return false
 	}
 	rel = strings.TrimPrefix(rel, "/")

@@ -135,6 +135,9 @@ func Swap(ctx context.Context, eng *engine.Engine, opts SwapOptions) (*SwapResul
 	unchanged := true
 	for _, t := range targets {
 		u := swapped(t.unit, bo.Dir, br.Image)
+		if br.Template != "" {
+			templateCommand(u, br.Template)
+		}
 		res.Tasks = append(res.Tasks, u.Key)
 		if t.current.Hash() == u.Hash() && t.current.State == stack.StateRunning {
 			continue
@@ -162,6 +165,19 @@ func swapped(u *stack.Unit, dir, image string) *stack.Unit {
 	c.Spec.Labels[stack.LabelSwapped] = dir
 	c.Spec.Labels[stack.LabelSwappedImage] = image
 	return &c
+}
+
+// templateCommand adapts production's command to an image made from a
+// template, whose own entrypoint or command starts the artefact: for a Go
+// binary, production's arguments are kept (["/api", "migrate"] runs
+// /app migrate); other templates' commands are the image's.
+func templateCommand(u *stack.Unit, template string) {
+	if template == "go" && len(u.Spec.Command) > 1 {
+		u.Spec.Entrypoint = []string{"/app"}
+		u.Spec.Command = u.Spec.Command[1:]
+		return
+	}
+	u.Spec.Entrypoint, u.Spec.Command = nil, nil
 }
 
 // replace puts a new container for u in place of old: old is stopped and

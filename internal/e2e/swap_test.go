@@ -307,3 +307,61 @@ func TestSwap(t *testing.T) {
 		}
 	})
 }
+
+// TestSwapDemoAPI is the README's walk-through: swap the demo's api for a
+// local copy of its source, edit a line, and see the change through the
+// gateway, with no other container restarting.
+func TestSwapDemoAPI(t *testing.T) {
+	need(t)
+	const project = "e2e-swapdemo"
+	file := demoFile(t, project, nil)
+	mustCjob(t, "dev", "up", "-f", file, "--progress", "plain")
+	before := observe(t, project)
+
+	src := filepath.Join(t.TempDir(), "api")
+	os.MkdirAll(src, 0o755)
+	demoDir := filepath.Join(repoRoot, "examples/coding/demo")
+	entries, _ := os.ReadDir(demoDir)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".go") && !strings.HasSuffix(e.Name(), "_test.go") {
+			b, _ := os.ReadFile(filepath.Join(demoDir, e.Name()))
+			os.WriteFile(filepath.Join(src, e.Name()), b, 0o644)
+		}
+	}
+	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module demo\n\ngo 1.22\n"), 0o644)
+
+	gateway := ""
+	for _, j := range parseUp(t, mustCjob(t, "dev", "up", "-f", file, "--json")).Jobs {
+		if j.Job == "edge.gateway" {
+			gateway = j.Local
+		}
+	}
+	w := startWatch(t, "dev", "swap", "api", src, "--jobs", file, "--watch")
+	w.waitOutput(t, "round 1", 120*time.Second)
+	if code, body := tryGet(gateway + "/api/hello"); code != 200 || !strings.Contains(body, "hello from api") {
+		t.Fatalf("gateway /api/hello = %d %s", code, body)
+	}
+	path := filepath.Join(src, "frontend.go")
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, []byte(strings.Replace(string(b), `"hello from api"`, `"hello from my laptop"`, 1)), 0o644)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, body := tryGet(gateway + "/api/hello")
+		if code == 200 && strings.Contains(body, "hello from my laptop") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the edit never reached the gateway: %d %s\n%s", code, body, w.output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	after := observe(t, project)
+	for k, c := range before {
+		if k == "coding-core.api/1" {
+			continue
+		}
+		if after[k] == nil || after[k].ID != c.ID {
+			t.Errorf("%s restarted during the swap", k)
+		}
+	}
+}

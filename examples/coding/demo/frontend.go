@@ -97,6 +97,10 @@ func buildWeb(c *config) (*service, error) {
 //	POST /api/notify  enqueue the body (a message for mail and sms)
 //	GET  /api/repos   git's repositories
 //	GET  /api/schema  the schema version in the cache
+//	GET  /api/hello   a greeting: the line to edit when trying `cjob dev swap`
+// apiGreeting is what GET /api/hello answers.
+const apiGreeting = "hello from api"
+
 func buildAPI(c *config) (*service, error) {
 	cache, err := c.baseURL("CACHE_URL")
 	if err != nil {
@@ -130,6 +134,9 @@ func buildAPI(c *config) (*service, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
 		w.Write(body)
+	})
+	mux.HandleFunc("GET /api/hello", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"message": apiGreeting, "host": c.hostname})
 	})
 	mux.HandleFunc("GET /api/repos", func(w http.ResponseWriter, r *http.Request) {
 		c.relay(r.Context(), w, git+"/repos")
