@@ -336,6 +336,7 @@ func newDevExplain(g *global) *cobra.Command {
 func newDevDown(g *global) *cobra.Command {
 	var (
 		volumes bool
+		rmi     bool
 		mode    = progress.Auto
 	)
 	c := &cobra.Command{
@@ -371,7 +372,7 @@ is given. Naming jobs removes only their containers.`,
 			defer eng.Close()
 			start := time.Now()
 			rep := progress.New(cmd.ErrOrStderr(), mode)
-			p, res, err := converge.Down(ctx, eng, f.Project, volumes, only, converge.UpOptions{Reporter: rep})
+			p, res, err := converge.Down(ctx, eng, f.Project, volumes, only, converge.UpOptions{Reporter: rep, RemoveImages: rmi})
 			rep.Close()
 			if err != nil {
 				return err
@@ -389,6 +390,7 @@ is given. Naming jobs removes only their containers.`,
 		},
 	}
 	c.Flags().BoolVarP(&volumes, "volumes", "v", false, "also remove named volumes and their data")
+	c.Flags().BoolVar(&rmi, "rmi", false, "also remove the images dev swap built for this project")
 	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
 	return c
 }

@@ -95,6 +95,8 @@ func PortFree(port int) bool {
 type UpOptions struct {
 	Parallel int
 	Reporter progress.Reporter
+	// RemoveImages (down only) also removes the images dev swap built.
+	RemoveImages bool
 }
 
 // Up applies a prepared plan: it makes the sandbox image if needed, then
@@ -118,6 +120,11 @@ func Down(ctx context.Context, eng *engine.Engine, project string, volumes bool,
 	}
 	p := plan.Down(project, devenv.Env, obs, plan.DownOptions{Volumes: volumes, Network: network, Only: only})
 	res := apply.Run(ctx, p, eng, apply.Options{Parallel: opts.Parallel, Reporter: opts.Reporter, StopTimeout: 0})
+	if opts.RemoveImages && res.Err() == nil {
+		if _, err := eng.RemoveDevImages(ctx, project, "", ""); err != nil {
+			return p, res, err
+		}
+	}
 	return p, res, nil
 }
 

@@ -150,6 +150,11 @@ func Swap(ctx context.Context, eng *engine.Engine, opts SwapOptions) (*SwapResul
 	}
 	res.Unchanged = unchanged
 	res.Swap = time.Since(swapStart)
+	if !unchanged {
+		// Earlier builds of this job are no longer needed (ones a
+		// container still uses stay).
+		_, _ = eng.RemoveDevImages(ctx, opts.File.Project, bo.Repo, br.Image)
+	}
 	res.Total = time.Since(start)
 	return res, nil
 }

@@ -153,7 +153,7 @@ func jobsFile(t *testing.T, content string) string {
 	t.Helper()
 	path := jobsFileNoCleanup(t, content)
 	t.Cleanup(func() {
-		if r := cjob(t, "dev", "down", "--volumes", "--progress", "quiet", "-f", path); r.code != 0 {
+		if r := cjob(t, "dev", "down", "--volumes", "--rmi", "--progress", "quiet", "-f", path); r.code != 0 {
 			t.Logf("cleanup: %s", r)
 		}
 	})

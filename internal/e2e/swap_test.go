@@ -51,7 +51,7 @@ func goApp(t *testing.T, dir, msg string) {
 	writeMain(t, dir, fmt.Sprintf("%q", msg))
 }
 
-func writeMain(t *testing.T, dir, expr string) {
+func writeMain(t testing.TB, dir, expr string) {
 	t.Helper()
 	src := `package main
 

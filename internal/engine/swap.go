@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -32,4 +33,32 @@ func (e *Engine) CopyTo(ctx context.Context, id, dir string, tarStream io.Reader
 		return fmt.Errorf("copy into %s:%s: %w", short(id), dir, err)
 	}
 	return nil
+}
+
+// RemoveDevImages removes the images `cjob dev swap` built under the
+// project (tags `<project>/...:dev-*`), except keep. Images a container
+// still uses are left, silently: the engine refuses to remove them. It
+// returns the tags removed.
+func (e *Engine) RemoveDevImages(ctx context.Context, project, repo, keep string) ([]string, error) {
+	ref := project + "/*"
+	if repo != "" {
+		ref = repo
+	}
+	l, err := e.c.ImageList(ctx, client.ImageListOptions{Filters: client.Filters{}.Add("reference", ref)})
+	if err != nil {
+		return nil, fmt.Errorf("list images %s: %w", ref, err)
+	}
+	var removed []string
+	for _, img := range l.Items {
+		for _, tag := range img.RepoTags {
+			_, t, _ := strings.Cut(tag[strings.LastIndexByte(tag, '/')+1:], ":")
+			if tag == keep || !strings.HasPrefix(t, "dev-") {
+				continue
+			}
+			if _, err := e.c.ImageRemove(ctx, tag, client.ImageRemoveOptions{}); err == nil {
+				removed = append(removed, tag)
+			}
+		}
+	}
+	return removed, nil
 }
