@@ -361,7 +361,24 @@ func (p *plan) contentHash(ctx context.Context) ([]entry, string, error) {
 // each), so the labels go into the Dockerfile as one LABEL instruction when
 // that is safe: the last stage is the one built, and no value needs quoting
 // beyond double quotes.
+//
+// A template's Dockerfile is cjob's own: its label goes right after FROM and
+// carries only the source folder, which does not change between rounds, so
+// the engine's cache keeps that step and a rebuild costs only the COPY (the
+// content hash is in the tag).
 func (p *plan) labelled(hash string) (dockerfile string, labels map[string]string) {
+	if p.template != "" && inlineSafe(p.dir) {
+		lines := strings.SplitAfter(p.dockerfile, "\n")
+		for i, l := range lines {
+			if f := strings.Fields(l); len(f) > 0 && strings.EqualFold(f[0], "FROM") {
+				label := fmt.Sprintf("LABEL %q=%q\n", LabelSource, p.dir)
+				if !strings.HasSuffix(l, "\n") {
+					label = "\n" + label
+				}
+				return strings.Join(lines[:i+1], "") + label + strings.Join(lines[i+1:], ""), nil
+			}
+		}
+	}
 	labels = map[string]string{LabelSource: p.dir, LabelContentHash: hash}
 	text := strings.TrimRight(p.dockerfile, " \t\r\n")
 	if strings.HasSuffix(text, "\\") || strings.HasSuffix(text, "`") {

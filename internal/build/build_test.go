@@ -771,6 +771,15 @@ func TestLabels(t *testing.T) {
 	}
 }
 
+func TestTemplateLabelIsCached(t *testing.T) {
+	p := &plan{dir: "/src", template: "go", dockerfile: "# go\nFROM scratch\nENTRYPOINT [\"/app\"]\nCOPY app /app\n"}
+	text, labels := p.labelled("0123456789ab")
+	want := "# go\nFROM scratch\nLABEL \"cjob.source\"=\"/src\"\nENTRYPOINT [\"/app\"]\nCOPY app /app\n"
+	if text != want || labels != nil {
+		t.Errorf("template label: text\n%s\nwant\n%s\nlabels %v", text, want, labels)
+	}
+}
+
 func TestDigestCache(t *testing.T) {
 	now := time.Now()
 	old := now.Add(-time.Hour).UnixNano()
