@@ -42,7 +42,7 @@ type WatchOptions struct {
 // after each round and returns when ctx ends. A failed build or a crashing
 // image is reported in its round and leaves the last good container running.
 func Watch(ctx context.Context, eng *engine.Engine, opts WatchOptions, round func(Round)) error {
-	ign, err := build.Ignore(opts.Swap.Build.Dir)
+	ign, err := build.IgnoreFor(opts.Swap.Build)
 	if err != nil {
 		return err
 	}

@@ -365,3 +365,45 @@ func TestSwapDemoAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestSwapTwoJobsAtOnce: two terminals swap two jobs at the same time.
+func TestSwapTwoJobsAtOnce(t *testing.T) {
+	need(t)
+	const project = "e2e-swap2"
+	file := jobsFile(t, strings.Replace(swapJobs, "project: e2e-swap", "project: e2e-swap2", 1))
+	mustCjob(t, "dev", "up", "-f", file, "--progress", "plain")
+	before := observe(t, project)
+	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	goApp(t, a, "A")
+	goApp(t, b, "B")
+	var wg sync.WaitGroup
+	results := make([]result, 2)
+	for i, args := range [][]string{{"api", a}, {"site", b}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = cjob(t, "dev", "swap", args[0], args[1], "-f", file)
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		if r.code != 0 {
+			t.Fatalf("concurrent swap failed:\n%s", r)
+		}
+	}
+	after := observe(t, project)
+	for _, k := range []string{"core.api/1", "core.site/1"} {
+		if after[k].Labels["cjob.swapped"] == "" || after[k].ID == before[k].ID {
+			t.Errorf("%s was not swapped", k)
+		}
+	}
+	if after["core.other/1"].ID != before["core.other/1"].ID {
+		t.Error("core.other restarted")
+	}
+	if code, body := tryGet(localURL(t, file, "core.api") + "/"); body != "A" {
+		t.Errorf("api answers %d %q, want A", code, body)
+	}
+	if code, body := tryGet(localURL(t, file, "core.site") + "/"); body != "B" {
+		t.Errorf("site answers %d %q, want B", code, body)
+	}
+}
