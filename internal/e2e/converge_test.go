@@ -14,7 +14,8 @@ import (
 
 // TestDependencyFailure: a job that crashes is reported with its exit code
 // and log tail, the jobs that depend on it are not started, the others come
-// up, the exit code is non-zero, and a re-run after the fix converges.
+// up (one with a health check run inside its container), the exit code is
+// non-zero, and a re-run after the fix converges.
 func TestDependencyFailure(t *testing.T) {
 	need(t)
 	const project = "e2e-fail"
@@ -44,7 +45,7 @@ services:
         image: coding/api:1.0.0
         port: 8002
         env: {ROLE: git, PORT: "8002"}
-        health: {http: /healthz}
+        health: {cmd: ["/demo", "healthcheck", "http://127.0.0.1:8002/healthz"], interval: 500ms}
         run_on_host: app-2
 `)
 	r := cjob(t, "dev", "up", "-f", file, "--progress", "plain")
