@@ -137,6 +137,10 @@ func (f *File) Clone() *File {
 	for i, h := range f.Hosts {
 		c := *h
 		c.Labels = maps.Clone(h.Labels)
+		if h.TLS != nil {
+			t := *h.TLS
+			c.TLS = &t
+		}
 		out.Hosts[i] = &c
 	}
 	if f.Hosts == nil {

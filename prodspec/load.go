@@ -270,7 +270,10 @@ func (d *decoder) decodeFile(root *yaml.Node, f *File, src *sources, opts LoadOp
 }
 
 // Keys of a host.
-var hostKeys = []string{"address", "docker", "memory", "labels"}
+var hostKeys = []string{"address", "docker", "tls", "memory", "labels"}
+
+// Keys of a host's tls.
+var tlsKeys = []string{"ca", "cert", "key"}
 
 // hosts decodes the hosts mapping, sorted by name.
 func (d *decoder) hosts(n *yaml.Node) []*Host {
@@ -297,6 +300,19 @@ func (d *decoder) hosts(n *yaml.Node) []*Host {
 						"use a URL such as tcp://10.0.2.12:2376, ssh://user@host or unix:///var/run/docker.sock"
 				} else {
 					h.Docker = s
+				}
+			}
+		}
+		if e, ok := fs["tls"]; ok {
+			tpath := join(path, "tls")
+			if tf, ok := d.fields(e.v, tpath, tlsKeys); ok {
+				h.TLS = &TLS{}
+				for key, dst := range map[string]*string{"ca": &h.TLS.CA, "cert": &h.TLS.Cert, "key": &h.TLS.Key} {
+					if te, ok := tf[key]; ok {
+						*dst, _ = d.str(te.v, join(tpath, key))
+					} else {
+						d.errorAt(pos(e.v), tpath, "missing %s", key).Hint = "tls needs ca, cert and key: the files of the engine's client certificate"
+					}
 				}
 			}
 		}

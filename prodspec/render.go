@@ -64,7 +64,7 @@ func Render(f *File) ([]byte, error) {
 }
 
 func (w *yamlWriter) host(indent int, h *Host) {
-	if h.Address == "" && h.Docker == "" && h.Memory == 0 && len(h.Labels) == 0 {
+	if h.Address == "" && h.Docker == "" && h.TLS == nil && h.Memory == 0 && len(h.Labels) == 0 {
 		w.kv(indent, h.Name, "{}")
 		return
 	}
@@ -75,6 +75,12 @@ func (w *yamlWriter) host(indent int, h *Host) {
 	}
 	if h.Docker != "" {
 		w.kv(indent, "docker", w.tmpl(h.Docker))
+	}
+	if h.TLS != nil {
+		w.key(indent, "tls")
+		w.kv(indent+2, "ca", w.tmpl(h.TLS.CA))
+		w.kv(indent+2, "cert", w.tmpl(h.TLS.Cert))
+		w.kv(indent+2, "key", w.tmpl(h.TLS.Key))
 	}
 	if h.Memory != 0 {
 		w.kv(indent, "memory", FormatSize(h.Memory))

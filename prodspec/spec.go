@@ -42,14 +42,20 @@ type File struct {
 	Warnings []string
 }
 
-// Host is a production machine.
+// Host is a production machine (or, for staging, a pool machine).
 type Host struct {
 	Name    string
 	Address string // production IP address or name; may be empty
-	Docker  string // engine endpoint, e.g. tcp://10.0.2.12:2376; may be empty
+	Docker  string // engine endpoint: tcp://10.0.2.12:2376, ssh://user@host, unix:///...; may be empty
+	TLS     *TLS   // client certificates for a tcp:// endpoint; nil: none, or DOCKER_CERT_PATH
 	Memory  int64  // bytes; 0 when unknown
 	Labels  map[string]string
 	Pos     Pos
+}
+
+// TLS names the files of a TLS-protected engine endpoint.
+type TLS struct {
+	CA, Cert, Key string
 }
 
 // Service groups jobs.

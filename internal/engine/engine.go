@@ -37,6 +37,9 @@ type Options struct {
 	Host string
 	// PingTimeout bounds the first contact. Zero means 5s.
 	PingTimeout time.Duration
+	// TLS, for a tcp:// host: the client certificate files. Empty uses
+	// DOCKER_CERT_PATH when DOCKER_TLS_VERIFY is set, as the docker CLI does.
+	CA, Cert, Key string
 }
 
 // Info is what the engine says about itself.
@@ -53,14 +56,25 @@ type Info struct {
 // Dial connects to the engine and negotiates the API version.
 func Dial(ctx context.Context, opts Options) (*Engine, error) {
 	copts := []client.Opt{client.FromEnv}
-	if opts.Host != "" {
+	switch {
+	case strings.HasPrefix(opts.Host, "ssh://"):
+		// As the docker CLI does: the remote docker CLI relays the
+		// engine's socket over ssh.
+		copts = append(copts, client.WithHost("http://docker.ssh"), client.WithDialContext(sshDialer(opts.Host)))
+	case opts.Host != "":
 		copts = append(copts, client.WithHost(opts.Host))
+	}
+	if opts.CA != "" || opts.Cert != "" || opts.Key != "" {
+		copts = append(copts, client.WithTLSClientConfig(opts.CA, opts.Cert, opts.Key))
 	}
 	c, err := client.New(copts...)
 	if err != nil {
 		return nil, fmt.Errorf("docker engine %s: %w", opts.Host, err)
 	}
 	e := &Engine{c: c, host: c.DaemonHost()}
+	if strings.HasPrefix(opts.Host, "ssh://") {
+		e.host = opts.Host
+	}
 	t := opts.PingTimeout
 	if t == 0 {
 		t = 5 * time.Second
