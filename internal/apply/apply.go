@@ -44,7 +44,10 @@ type Prober func(ctx context.Context, c *stack.Check, ip string) error
 
 // Options tune Run.
 type Options struct {
-	Parallel int               // engine calls in flight at once; 0 means 16
+	Parallel int // engine calls in flight at once; 0 means 16
+	// Engines holds the engines of a pool by name; an op whose Engine is
+	// set runs there. Ops without one run on the engine passed to Run.
+	Engines  map[string]Engine
 	Reporter progress.Reporter // nil: no progress output
 	Probe    Prober            // nil: health.Probe
 	// StopTimeout bounds graceful stops during removal; 0 uses the unit's own.
@@ -110,7 +113,7 @@ type runner struct {
 	mu     sync.Mutex
 	res    *Result
 	ips    map[string]string // sandbox key -> IP
-	pulls  map[string]*pull
+	pulls  map[string]*pull  // by engine and image
 	labels map[string]string
 }
 
@@ -169,6 +172,16 @@ func Run(ctx context.Context, p *plan.Plan, eng Engine, opts Options) *Result {
 	return r.res
 }
 
+// engine returns the engine an op runs on.
+func (r *runner) engine(name string) Engine {
+	if name != "" {
+		if e, ok := r.opts.Engines[name]; ok {
+			return e
+		}
+	}
+	return r.eng
+}
+
 func (r *runner) report(ev progress.Event) {
 	if r.opts.Reporter != nil {
 		r.opts.Reporter.Report(ev)
@@ -180,6 +193,7 @@ func (r *runner) run(ctx context.Context, n *node) {
 	if o.Unit != nil && (o.Action == plan.ActionCreate || o.Action == plan.ActionRecreate) {
 		// Check (and pull) the image while dependencies come up.
 		go r.ensureImage(ctx, o, o.Unit.Spec.Image)
+
 	}
 	// Wait for dependencies.
 	for _, d := range o.Deps {
@@ -222,7 +236,7 @@ func (r *runner) run(ctx context.Context, n *node) {
 		f := Failure{Subject: o.Subject, Err: err}
 		if n.id != "" && o.Unit != nil {
 			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-			f.LogTail = r.eng.LogTail(tctx, n.id, 20)
+			f.LogTail = r.engine(o.Engine).LogTail(tctx, n.id, 20)
 			cancel()
 		}
 		r.mu.Lock()
@@ -267,38 +281,39 @@ func (r *runner) working(o *plan.Op, text string) {
 
 func (r *runner) do(ctx context.Context, n *node) error {
 	o := n.op
+	eng := r.engine(o.Engine)
 	switch o.Action {
 	case plan.ActionCreateNetwork:
 		r.working(o, "Creating network")
-		if err := r.call(ctx, func() error { return r.eng.EnsureNetwork(ctx, o.Subject, r.labels) }); err != nil {
+		if err := r.call(ctx, func() error { return eng.EnsureNetwork(ctx, o.Subject, r.labels) }); err != nil {
 			return err
 		}
 		r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: "Network created"})
 		return nil
 	case plan.ActionCreateVolume:
 		r.working(o, "Creating volume")
-		if err := r.call(ctx, func() error { return r.eng.EnsureVolume(ctx, o.Subject, r.labels) }); err != nil {
+		if err := r.call(ctx, func() error { return eng.EnsureVolume(ctx, o.Subject, r.labels) }); err != nil {
 			return err
 		}
 		r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: "Volume created"})
 		return nil
 	case plan.ActionRemoveNetwork:
 		r.working(o, "Removing network")
-		if err := r.call(ctx, func() error { return r.eng.RemoveNetwork(ctx, o.Subject) }); err != nil {
+		if err := r.call(ctx, func() error { return eng.RemoveNetwork(ctx, o.Subject) }); err != nil {
 			return err
 		}
 		r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: "Network removed"})
 		return nil
 	case plan.ActionRemoveVolume:
 		r.working(o, "Removing volume")
-		if err := r.call(ctx, func() error { return r.eng.RemoveVolume(ctx, o.Subject) }); err != nil {
+		if err := r.call(ctx, func() error { return eng.RemoveVolume(ctx, o.Subject) }); err != nil {
 			return err
 		}
 		r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: "Volume removed"})
 		return nil
 	case plan.ActionRemove:
 		r.working(o, "Removing")
-		if err := r.removeContainer(ctx, o.Current); err != nil {
+		if err := r.removeContainer(ctx, r.engine(o.Current.Engine), o.Current); err != nil {
 			return err
 		}
 		r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: "Removed"})
@@ -306,7 +321,7 @@ func (r *runner) do(ctx context.Context, n *node) error {
 	case plan.ActionStart:
 		n.id = o.Current.ID
 		r.working(o, "Starting")
-		if err := r.call(ctx, func() error { return r.eng.Start(ctx, n.id) }); err != nil {
+		if err := r.call(ctx, func() error { return eng.Start(ctx, n.id) }); err != nil {
 			return err
 		}
 		return r.ready(ctx, n, "Started")
@@ -317,7 +332,7 @@ func (r *runner) do(ctx context.Context, n *node) error {
 		}
 		if o.Action == plan.ActionRecreate && o.Current != nil {
 			r.working(o, "Recreating")
-			if err := r.removeContainer(ctx, o.Current); err != nil {
+			if err := r.removeContainer(ctx, r.engine(o.Current.Engine), o.Current); err != nil {
 				return err
 			}
 		} else {
@@ -325,12 +340,12 @@ func (r *runner) do(ctx context.Context, n *node) error {
 		}
 		labels := r.p.Stack.Labels(u)
 		err := r.call(ctx, func() error {
-			id, err := r.eng.Create(ctx, engine.CreateRequest{Name: u.Name, Spec: u.Spec, Labels: labels, Network: r.p.Stack.Network})
+			id, err := eng.Create(ctx, engine.CreateRequest{Name: u.Name, Spec: u.Spec, Labels: labels, Network: r.p.Stack.Network})
 			if err != nil {
 				return err
 			}
 			n.id = id
-			return r.eng.Start(ctx, id)
+			return eng.Start(ctx, id)
 		})
 		if err != nil {
 			return err
@@ -344,7 +359,7 @@ func (r *runner) do(ctx context.Context, n *node) error {
 	return fmt.Errorf("%s: unsupported action %s", o.Subject, o.Action)
 }
 
-func (r *runner) removeContainer(ctx context.Context, c *stack.Container) error {
+func (r *runner) removeContainer(ctx context.Context, eng Engine, c *stack.Container) error {
 	return r.call(ctx, func() error {
 		if c.State == stack.StateRunning {
 			timeout := r.opts.StopTimeout
@@ -355,22 +370,24 @@ func (r *runner) removeContainer(ctx context.Context, c *stack.Container) error 
 					timeout = 10 * time.Second
 				}
 			}
-			if err := r.eng.Stop(ctx, c.ID, timeout); err != nil {
+			if err := eng.Stop(ctx, c.ID, timeout); err != nil {
 				return err
 			}
 		}
-		return r.eng.Remove(ctx, c.ID)
+		return eng.Remove(ctx, c.ID)
 	})
 }
 
 // ensureImage pulls the image if the engine lacks it. Concurrent units
 // sharing an image wait for one pull.
 func (r *runner) ensureImage(ctx context.Context, o *plan.Op, ref string) error {
+	eng := r.engine(o.Engine)
+	key := o.Engine + "\x00" + ref
 	r.mu.Lock()
-	p, started := r.pulls[ref]
+	p, started := r.pulls[key]
 	if !started {
 		p = &pull{done: make(chan struct{})}
-		r.pulls[ref] = p
+		r.pulls[key] = p
 	}
 	r.mu.Unlock()
 	if started {
@@ -385,14 +402,14 @@ func (r *runner) ensureImage(ctx context.Context, o *plan.Op, ref string) error 
 	var have bool
 	p.err = r.call(ctx, func() error {
 		var err error
-		have, err = r.eng.ImageExists(ctx, ref)
+		have, err = eng.ImageExists(ctx, ref)
 		return err
 	})
 	if p.err != nil || have {
 		return p.err
 	}
 	r.working(o, "Pulling "+ref)
-	p.err = r.eng.Pull(ctx, ref, func(pct int) {
+	p.err = eng.Pull(ctx, ref, func(pct int) {
 		r.working(o, fmt.Sprintf("Pulling %s %d%%", ref, pct))
 	})
 	if p.err != nil {

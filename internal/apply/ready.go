@@ -81,7 +81,7 @@ func (w Waiter) WaitTask(ctx context.Context, u *stack.Unit, id, sandboxIP strin
 			}
 		} else {
 			if sandboxIP == "" {
-				return "", fmt.Errorf("host sandbox %s has no address on network %s", u.Host, w.Network)
+				return "", fmt.Errorf("no address to check %s at: host sandbox %s has none on network %s", u.Key, u.Host, w.Network)
 			}
 			err = w.Probe(ctx, c, sandboxIP)
 		}
@@ -143,7 +143,7 @@ func (r *runner) ready(ctx context.Context, n *node, verb string) error {
 	o := n.op
 	u := o.Unit
 	w := Waiter{
-		Engine: r.eng, Network: r.p.Stack.Network, Probe: r.opts.Probe, Now: r.opts.Now, Call: r.call,
+		Engine: r.engine(o.Engine), Network: r.p.Stack.Network, Probe: r.opts.Probe, Now: r.opts.Now, Call: r.call,
 		Working: func(text string) { r.working(o, text) },
 	}
 	if u.Kind == stack.KindSandbox {
@@ -160,9 +160,12 @@ func (r *runner) ready(ctx context.Context, n *node, verb string) error {
 		r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: verb + cause(o.Cause)})
 		return nil
 	}
-	r.mu.Lock()
-	ip := r.ips[u.Sandbox]
-	r.mu.Unlock()
+	ip := u.Probe
+	if ip == "" {
+		r.mu.Lock()
+		ip = r.ips[u.Sandbox]
+		r.mu.Unlock()
+	}
 	state, err := w.WaitTask(ctx, u, n.id, ip)
 	if err != nil {
 		return err

@@ -86,7 +86,10 @@ func BenchmarkSwapSaveToServing(b *testing.B) {
 		}
 		// The job's container is replaced by hand from here on.
 		exec.Command("docker", "rm", "-f", "e2e-swapbench-dev.core.api.1").Run()
-		b.Cleanup(func() { exec.Command("docker", "rm", "-f", "bench-by-hand").Run(); exec.Command("docker", "rmi", "bench/by-hand:latest").Run() })
+		b.Cleanup(func() {
+			exec.Command("docker", "rm", "-f", "bench-by-hand").Run()
+			exec.Command("docker", "rmi", "bench/by-hand:latest").Run()
+		})
 		for i := 0; b.Loop(); i++ {
 			msg := fmt.Sprintf("cli %d", i)
 			write(msg)

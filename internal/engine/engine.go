@@ -269,7 +269,9 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (string, error) {
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: typ, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 	}
 	var nc *network.NetworkingConfig
-	if s.JoinSandbox != "" {
+	if s.HostNetwork {
+		hc.NetworkMode = "host"
+	} else if s.JoinSandbox != "" {
 		hc.NetworkMode = container.NetworkMode("container:" + s.JoinSandbox)
 		hc.PidMode = container.PidMode("container:" + s.JoinSandbox)
 	} else {

@@ -1,6 +1,10 @@
 package plan
 
-import "github.com/cjob/cjob/internal/stack"
+import (
+	"strings"
+
+	"github.com/cjob/cjob/internal/stack"
+)
 
 // DownOptions tune Down.
 type DownOptions struct {
@@ -21,7 +25,7 @@ func Down(project, env string, observed *stack.Observed, opts DownOptions) *Plan
 		if opts.Only != nil && !opts.Only[c.Labels[stack.LabelJob]] {
 			continue
 		}
-		tasks = append(tasks, b.add(&Op{Action: ActionRemove, Subject: orphanName(c), Current: c}).ID)
+		tasks = append(tasks, b.add(&Op{Action: ActionRemove, Subject: orphanName(c), Current: c, Engine: c.Engine}).ID)
 	}
 	if opts.Only != nil {
 		return b.p
@@ -30,7 +34,7 @@ func Down(project, env string, observed *stack.Observed, opts DownOptions) *Plan
 	all = append(all, tasks...)
 	for _, c := range observed.Containers {
 		if c.Kind() == stack.KindSandbox {
-			all = append(all, b.add(&Op{Action: ActionRemove, Subject: orphanName(c), Current: c, Deps: tasks}).ID)
+			all = append(all, b.add(&Op{Action: ActionRemove, Subject: orphanName(c), Current: c, Engine: c.Engine, Deps: tasks}).ID)
 		}
 	}
 	if observed.NetworkExists && opts.Network != "" {
@@ -43,7 +47,11 @@ func Down(project, env string, observed *stack.Observed, opts DownOptions) *Plan
 		}
 		sortStrings(names)
 		for _, v := range names {
-			b.add(&Op{Action: ActionRemoveVolume, Subject: v, Deps: all})
+			engine, name := "", v
+			if e, n, ok := strings.Cut(v, "/"); ok {
+				engine, name = e, n
+			}
+			b.add(&Op{Action: ActionRemoveVolume, Subject: name, Engine: engine, Deps: all})
 		}
 	}
 	return b.p

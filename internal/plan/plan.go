@@ -59,6 +59,7 @@ type Op struct {
 	Subject string           // unit key, network or volume name
 	Unit    *stack.Unit      // desired unit; nil for removals and network/volume ops
 	Current *stack.Container // the existing container, if any
+	Engine  string           // where the op runs: the pool host; "" for a single engine
 	Cause   string
 	Deps    []int // IDs of ops that must finish first
 }
@@ -124,6 +125,9 @@ func (p *Plan) String() string {
 			}
 		}
 		fmt.Fprintf(&b, " %s %s", o.Action, o.Subject)
+		if o.Engine != "" {
+			fmt.Fprintf(&b, " @%s", o.Engine)
+		}
 		if o.Cause != "" {
 			fmt.Fprintf(&b, " (%s)", o.Cause)
 		}
@@ -161,14 +165,15 @@ func Reconcile(desired *stack.Stack, observed *stack.Observed, opts Options) *Pl
 
 	var infra []int // network and volume ops every unit waits for
 	netOp := 0
-	if !observed.NetworkExists {
+	if desired.Network != "" && !observed.NetworkExists {
 		netOp = b.add(&Op{Action: ActionCreateNetwork, Subject: desired.Network, Cause: "missing"}).ID
 		infra = append(infra, netOp)
 	}
 	volOps := map[string]int{}
 	for _, v := range desired.Volumes {
-		if !observed.Volumes[v.Name] {
-			volOps[v.Name] = b.add(&Op{Action: ActionCreateVolume, Subject: v.Name, Cause: "missing"}).ID
+		key := stack.VolumeKey(v.Engine, v.Name)
+		if !observed.Volumes[key] {
+			volOps[key] = b.add(&Op{Action: ActionCreateVolume, Subject: v.Name, Engine: v.Engine, Cause: "missing"}).ID
 		}
 	}
 
@@ -195,7 +200,7 @@ func Reconcile(desired *stack.Stack, observed *stack.Observed, opts Options) *Pl
 			// first, then the sandbox is replaced, then they are created.
 			for _, c := range observed.Containers {
 				if c.Kind() == stack.KindTask && c.Labels[stack.LabelHost] == u.Host && desiredKeys[c.Key()] {
-					o := b.add(&Op{Action: ActionRemove, Subject: c.Key(), Current: c, Cause: "host sandbox " + u.Host + " is recreated"})
+					o := b.add(&Op{Action: ActionRemove, Subject: c.Key(), Current: c, Engine: c.Engine, Cause: "host sandbox " + u.Host + " is recreated"})
 					removed[c.ID] = true
 					pendingTaskRemovals[u.Key] = append(pendingTaskRemovals[u.Key], o.ID)
 				}
@@ -205,7 +210,7 @@ func Reconcile(desired *stack.Stack, observed *stack.Observed, opts Options) *Pl
 		if netOp != 0 {
 			deps = append(deps, netOp)
 		}
-		o := b.add(&Op{Action: a, Subject: u.Key, Unit: u, Current: cur, Cause: cause, Deps: deps})
+		o := b.add(&Op{Action: a, Subject: u.Key, Unit: u, Current: cur, Engine: u.Engine, Cause: cause, Deps: deps})
 		b.byKey[u.Key] = o
 		b.removeDuplicates(cs, cur, removed)
 	}
@@ -232,7 +237,7 @@ func Reconcile(desired *stack.Stack, observed *stack.Observed, opts Options) *Pl
 		var deps []int
 		deps = append(deps, infra...)
 		for _, m := range u.Spec.Mounts {
-			if id, ok := volOps[m.Source]; ok {
+			if id, ok := volOps[stack.VolumeKey(u.Engine, m.Source)]; ok {
 				deps = append(deps, id)
 			}
 		}
@@ -241,7 +246,7 @@ func Reconcile(desired *stack.Stack, observed *stack.Observed, opts Options) *Pl
 				deps = append(deps, o.ID)
 			}
 		}
-		o := b.add(&Op{Action: a, Subject: u.Key, Unit: u, Current: cur, Cause: cause, Deps: deps})
+		o := b.add(&Op{Action: a, Subject: u.Key, Unit: u, Current: cur, Engine: u.Engine, Cause: cause, Deps: deps})
 		b.byKey[u.Key] = o
 		b.removeDuplicates(cs, cur, removed)
 	}
@@ -260,6 +265,9 @@ func decide(u *stack.Unit, cs []*stack.Container, opts Options) (Action, string,
 	cur := pick(cs)
 	if opts.Force {
 		return ActionRecreate, "forced", cur
+	}
+	if cur.Engine != u.Engine {
+		return ActionRecreate, "moves from " + cur.Engine + " to " + u.Engine, cur
 	}
 	if cur.Hash() != u.Hash() {
 		return ActionRecreate, diffCause(cur, u), cur
@@ -298,7 +306,7 @@ func pick(cs []*stack.Container) *stack.Container {
 func (b *builder) removeDuplicates(cs []*stack.Container, keep *stack.Container, removed map[string]bool) {
 	for _, c := range cs {
 		if c != keep && !removed[c.ID] {
-			b.add(&Op{Action: ActionRemove, Subject: c.Name, Current: c, Cause: "duplicate of " + c.Key()})
+			b.add(&Op{Action: ActionRemove, Subject: c.Name, Current: c, Engine: c.Engine, Cause: "duplicate of " + c.Key()})
 		}
 	}
 }
@@ -307,7 +315,7 @@ func (b *builder) removeOrphans(observed *stack.Observed, desiredKeys map[string
 	var taskRemovals []int
 	for _, c := range observed.Containers {
 		if c.Kind() != stack.KindSandbox && !desiredKeys[c.Key()] {
-			taskRemovals = append(taskRemovals, b.add(&Op{Action: ActionRemove, Subject: orphanName(c), Current: c, Cause: "orphan: not in the jobs file for this environment"}).ID)
+			taskRemovals = append(taskRemovals, b.add(&Op{Action: ActionRemove, Subject: orphanName(c), Current: c, Engine: c.Engine, Cause: "orphan: not in the jobs file for this environment"}).ID)
 		}
 	}
 	for _, c := range observed.Containers {
@@ -319,7 +327,7 @@ func (b *builder) removeOrphans(observed *stack.Observed, desiredKeys map[string
 					deps = append(deps, o.ID)
 				}
 			}
-			b.add(&Op{Action: ActionRemove, Subject: orphanName(c), Current: c, Cause: "orphan: no job of this environment runs on host " + c.Labels[stack.LabelHost], Deps: deps})
+			b.add(&Op{Action: ActionRemove, Subject: orphanName(c), Current: c, Engine: c.Engine, Cause: "orphan: no job of this environment runs on host " + c.Labels[stack.LabelHost], Deps: deps})
 		}
 	}
 }

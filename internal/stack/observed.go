@@ -59,6 +59,7 @@ type Container struct {
 	ExitKnown bool
 	IP        string // address on the project network
 	Ports     []Publish
+	Engine    string // the engine it was observed on; "" for a single-engine stack
 }
 
 // Key is the unit key recorded on the container.
@@ -75,7 +76,22 @@ func (c *Container) Hash() string { return c.Labels[LabelHash] }
 type Observed struct {
 	Containers    []*Container // sorted by key, then name
 	NetworkExists bool
-	Volumes       map[string]bool // names of this project's volumes that exist
+	Volumes       map[string]bool // this project's volumes that exist, by VolumeKey
+}
+
+// Add merges the snapshot of one engine of a pool into o.
+func (o *Observed) Add(engine string, other *Observed) {
+	if o.Volumes == nil {
+		o.Volumes = map[string]bool{}
+	}
+	for _, c := range other.Containers {
+		c.Engine = engine
+		o.Containers = append(o.Containers, c)
+	}
+	for v := range other.Volumes {
+		o.Volumes[VolumeKey(engine, v)] = true
+	}
+	o.Sort()
 }
 
 // Sort orders the snapshot canonically.

@@ -77,7 +77,16 @@ type Stack struct {
 
 // Volume is a named volume the stack uses.
 type Volume struct {
-	Name string
+	Name   string
+	Engine string // the engine that holds it; "" for a single-engine stack
+}
+
+// VolumeKey identifies a volume across engines.
+func VolumeKey(engine, name string) string {
+	if engine == "" {
+		return name
+	}
+	return engine + "/" + name
 }
 
 // Unit is one container of the stack.
@@ -90,6 +99,8 @@ type Unit struct {
 	Task    int
 	Host    string // production host this unit belongs to
 	Sandbox string // for tasks: Key of the host sandbox whose namespaces it joins
+	Engine  string // the engine it runs on (a pool host); "" for a single-engine stack
+	Probe   string // address that HTTP and TCP checks dial when there is no sandbox
 
 	Spec      Spec
 	DependsOn []string // Keys of units that must be ready first
@@ -125,6 +136,7 @@ type Spec struct {
 	Mounts      []Mount           `json:",omitempty"`
 	Memory      int64             `json:",omitempty"`
 	JoinSandbox string            `json:",omitempty"` // container name whose network and PID namespaces a task joins
+	HostNetwork bool              `json:",omitempty"` // run in the engine host's network, as in production (staging)
 	StopTimeout time.Duration     `json:",omitempty"`
 	Init        bool              `json:",omitempty"`
 }
@@ -193,7 +205,9 @@ func (s *Stack) Sort() {
 		}
 		return a.Key < b.Key
 	})
-	sort.Slice(s.Volumes, func(i, j int) bool { return s.Volumes[i].Name < s.Volumes[j].Name })
+	sort.Slice(s.Volumes, func(i, j int) bool {
+		return VolumeKey(s.Volumes[i].Engine, s.Volumes[i].Name) < VolumeKey(s.Volumes[j].Engine, s.Volumes[j].Name)
+	})
 }
 
 // Labels returns the labels that identify a unit on the engine.
