@@ -63,8 +63,8 @@ func NetworkName(project string) string { return project + "-" + Env }
 func SandboxName(project, host string) string { return project + "-" + Env + ".host." + host }
 
 // TaskName is the container name of a task (task numbers start at 1).
-func TaskName(project string, j *prodspec.Job, task int) string {
-	return fmt.Sprintf("%s-%s.%s.%s.%d", project, Env, j.Service, j.Name, task)
+func TaskName(project, env string, j *prodspec.Job, task int) string {
+	return fmt.Sprintf("%s-%s.%s.%s.%d", project, env, j.Service, j.Name, task)
 }
 
 // SandboxKey is the unit key of a host's sandbox.
@@ -159,7 +159,7 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 			sb := sandboxFor(t.Host)
 			num := t.Index + 1
 			u := &stack.Unit{
-				Key: TaskKey(name, num), Name: TaskName(f.Project, j, num), Kind: stack.KindTask,
+				Key: TaskKey(name, num), Name: TaskName(f.Project, Env, j, num), Kind: stack.KindTask,
 				Service: j.Service, Job: name, Task: num, Host: t.Host, Sandbox: sb.Key,
 				Health: check, Oneshot: j.Oneshot, Critical: j.Critical,
 				DependsOn: []string{sb.Key},
@@ -172,7 +172,7 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 				res.Notes = append(res.Notes, Note{Subject: name, Text: text})
 			})
 			for _, v := range j.Volumes {
-				m, note := rewriteVolume(f.Project, t.Host, v, opts.HostPathExists)
+				m, note := rewriteVolume(f.Project, Env, t.Host, v, opts.HostPathExists)
 				if note != "" {
 					res.Notes = append(res.Notes, Note{Subject: name, Text: note})
 				}
@@ -239,6 +239,8 @@ func noteOrder(n Note) string {
 	switch {
 	case n.Subject == "stack":
 		return "0"
+	case n.Subject == "placement":
+		return "0p"
 	case strings.HasPrefix(n.Subject, "host "):
 		return "1" + n.Subject
 	}
@@ -323,16 +325,16 @@ func isHostConfig(p string) bool {
 var volumeNameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
 
 // VolumeName is the named volume standing in for a production host path.
-func VolumeName(project, host, hostPath string) string {
+func VolumeName(project, env, host, hostPath string) string {
 	p := strings.Trim(volumeNameUnsafe.ReplaceAllString(path.Clean(hostPath), "_"), "_")
-	return project + "-" + Env + "." + host + "." + p
+	return project + "-" + env + "." + host + "." + p
 }
 
-func rewriteVolume(project, host string, v prodspec.Volume, exists func(string) bool) (*stack.Mount, string) {
+func rewriteVolume(project, env, host string, v prodspec.Volume, exists func(string) bool) (*stack.Mount, string) {
 	if !strings.HasPrefix(v.Source, "/") {
 		// Already a named volume: scope it to the project so dev never
 		// touches a volume of the same name outside it.
-		name := project + "-" + Env + "." + v.Source
+		name := project + "-" + env + "." + v.Source
 		return &stack.Mount{Type: "volume", Source: name, Target: v.Target, ReadOnly: v.ReadOnly},
 			fmt.Sprintf("volume %s -> named volume %s", v.Source, name)
 	}
@@ -343,7 +345,7 @@ func rewriteVolume(project, host string, v prodspec.Volume, exists func(string) 
 		return &stack.Mount{Type: "bind", Source: v.Source, Target: v.Target, ReadOnly: true},
 			fmt.Sprintf("volume %s:%s kept as a read-only bind mount (host configuration)", v.Source, v.Target)
 	}
-	name := VolumeName(project, host, v.Source)
+	name := VolumeName(project, env, host, v.Source)
 	return &stack.Mount{Type: "volume", Source: name, Target: v.Target, ReadOnly: v.ReadOnly},
 		fmt.Sprintf("volume %s (on %s) -> named volume %s; data survives `dev down`, goes with `dev down --volumes`", v.Source, host, name)
 }

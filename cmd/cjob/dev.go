@@ -165,7 +165,13 @@ the stack is left as it is.`,
 }
 
 func printUpSummary(w io.Writer, prep *converge.Prepared, res *apply.Result, elapsed time.Duration) {
-	for _, f := range res.Failures {
+	printFailures(w, res.Failures, res.Skipped)
+	fmt.Fprintf(w, "\n%s/%s: %s in %s\n\n", prep.File.Project, devenv.Env, prep.Plan.Summary(), converge.Elapsed(elapsed))
+	printURLs(w, prep.Rewrite.Stack)
+}
+
+func printFailures(w io.Writer, failures []apply.Failure, skipped []string) {
+	for _, f := range failures {
 		fmt.Fprintf(w, "\n✘ %s: %v\n", f.Subject, f.Err)
 		if f.LogTail != "" {
 			fmt.Fprintf(w, "  last log lines:\n")
@@ -174,11 +180,9 @@ func printUpSummary(w io.Writer, prep *converge.Prepared, res *apply.Result, ela
 			}
 		}
 	}
-	for _, s := range res.Skipped {
+	for _, s := range skipped {
 		fmt.Fprintf(w, "– %s: not started, a dependency failed\n", s)
 	}
-	fmt.Fprintf(w, "\n%s/%s: %s in %s\n\n", prep.File.Project, devenv.Env, prep.Plan.Summary(), converge.Elapsed(elapsed))
-	printURLs(w, prep.Rewrite.Stack)
 }
 
 func printURLs(w io.Writer, st *stack.Stack) {

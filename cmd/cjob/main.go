@@ -71,7 +71,7 @@ addresses and ports working, so dev cannot drift from production.`,
 	pf.StringArrayVar(&g.set, "set", nil, "override a template var, key=value (repeatable)")
 	pf.StringVarP(&g.project, "project", "p", "", "project name (default: the project named in the jobs file)")
 	pf.StringVarP(&g.host, "docker-host", "H", "", "Docker engine endpoint (default: $DOCKER_HOST or the local socket)")
-	root.AddCommand(newRender(g), newValidate(g), newDev(g), newDoctor(g), newSandbox(), newServeStatic())
+	root.AddCommand(newRender(g), newValidate(g), newDev(g), newStaging(g), newDoctor(g), newSandbox(), newServeStatic())
 	addJobsFlag(root, g)
 	return root
 }

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cjob/cjob/devenv"
+	"github.com/cjob/cjob/internal/converge"
+	"github.com/cjob/cjob/internal/health"
+	"github.com/cjob/cjob/internal/plan"
+	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/table"
+)
+
+func newStaging(g *global) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "staging",
+		Short: "Mirror production on an intranet pool of Docker hosts",
+		Long: `The staging commands place every production host, whole, onto one of the
+pool's engines (environments.staging.pool) and run its tasks there with host
+networking, as in production. Every production host name is written into
+each container's /etc/hosts, pointing at the pool host that carries it, so
+production's addresses work unchanged. Placement respects memory, keeps
+hosts that share a port apart, spreads a job's tasks, honours pins, and
+moves nothing that need not move.`,
+		Example: `  cjob staging plan
+  cjob staging up
+  cjob staging ps
+  cjob staging down`,
+	}
+	c.AddCommand(newStagingUp(g), newStagingPlan(g), newStagingExplain(g), newStagingPs(g), newStagingDown(g))
+	return c
+}
+
+func stagingPrepare(cmd *cobra.Command, g *global, popts plan.Options) (*converge.Pool, *converge.StagingPrepared, error) {
+	f, err := loadFile(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, err := converge.DialPool(cmd.Context(), f, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	prep, err := converge.PrepareStaging(cmd.Context(), pool, f, popts)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return pool, prep, nil
+}
+
+func newStagingUp(g *global) *cobra.Command {
+	var (
+		parallel int
+		mode     = progress.Auto
+		force    bool
+	)
+	c := &cobra.Command{
+		Use:   "up",
+		Short: "Bring the staging pool to the jobs file",
+		Example: `  cjob staging up
+  cjob staging up --progress plain`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			start := time.Now()
+			pool, prep, err := stagingPrepare(cmd, g, plan.Options{Force: force})
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			out := cmd.OutOrStdout()
+			if prep.Plan.Empty() {
+				fmt.Fprintf(out, "Nothing to do: %d containers of %s/%s on %d pool hosts are up to date (%s)\n",
+					len(prep.Plan.Ops), prep.File.Project, devenv.StagingEnv, len(pool.Names), converge.Elapsed(time.Since(start)))
+				return nil
+			}
+			rep := progress.New(cmd.ErrOrStderr(), mode)
+			res := converge.UpStaging(cmd.Context(), pool, prep, converge.UpOptions{Parallel: parallel, Reporter: rep})
+			rep.Close()
+			printFailures(out, res.Failures, res.Skipped)
+			fmt.Fprintf(out, "\n%s/%s: %s in %s\n\n", prep.File.Project, devenv.StagingEnv, prep.Plan.Summary(), converge.Elapsed(time.Since(start)))
+			printStagingURLs(out, prep.Rewrite.Stack)
+			if cmd.Context().Err() != nil {
+				return cmd.Context().Err()
+			}
+			if err := res.Err(); err != nil {
+				return fmt.Errorf("staging up: %w; run `cjob staging up` again to converge", err)
+			}
+			return nil
+		},
+	}
+	c.Flags().IntVar(&parallel, "parallel", 16, "engine calls in flight at once")
+	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
+	c.Flags().BoolVar(&force, "force-recreate", false, "recreate every container even if unchanged")
+	return c
+}
+
+func printStagingURLs(w io.Writer, st *stack.Stack) {
+	t := table.New("job", "task", "host", "pool host", "production", "answers at")
+	for _, u := range st.Units {
+		if len(u.URLs) == 0 {
+			t.Row(u.Job, fmt.Sprint(u.Task), u.Host, u.Engine, "-", "-")
+		}
+		for _, url := range u.URLs {
+			t.Row(u.Job, fmt.Sprint(u.Task), u.Host, u.Engine, url.Production, url.Local)
+		}
+	}
+	t.Render(w)
+}
+
+func newStagingPlan(g *global) *cobra.Command {
+	return &cobra.Command{
+		Use:     "plan",
+		Short:   "Show what `staging up` would do on each pool host, and why",
+		Example: `  cjob staging plan`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pool, prep, err := stagingPrepare(cmd, g, plan.Options{})
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			fmt.Fprint(cmd.OutOrStdout(), prep.Plan.String())
+			fmt.Fprintf(cmd.OutOrStdout(), "\n%s\n", prep.Plan.Summary())
+			return nil
+		},
+	}
+}
+
+func newStagingExplain(g *global) *cobra.Command {
+	return &cobra.Command{
+		Use:     "explain",
+		Short:   "Show where each production host is placed in the pool, and every rewrite",
+		Example: `  cjob staging explain`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pool, prep, err := stagingPrepare(cmd, g, plan.Options{})
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			out := cmd.OutOrStdout()
+			fmt.Fprintln(out, prep.Placement.String())
+			fmt.Fprint(out, devenv.FormatNotes(prep.Rewrite.Notes))
+			return nil
+		},
+	}
+}
+
+func newStagingPs(g *global) *cobra.Command {
+	return &cobra.Command{
+		Use:     "ps",
+		Short:   "List the staging stack's tasks on every pool host",
+		Example: `  cjob staging ps`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pool, prep, err := stagingPrepare(cmd, g, plan.Options{})
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			t := table.New("job", "task", "host", "pool host", "image", "state", "health")
+			for _, c := range prep.Observed.Containers {
+				u := prep.Rewrite.Stack.Unit(c.Key())
+				h := "-"
+				if u != nil && u.Health != nil && len(u.Health.Cmd) == 0 && c.State == stack.StateRunning {
+					chk := *u.Health
+					chk.Timeout = time.Second
+					h = "healthy"
+					if err := health.Probe(cmd.Context(), &chk, pool.Address[c.Engine]); err != nil {
+						h = "unhealthy"
+					}
+				}
+				t.Row(c.Labels[stack.LabelJob], c.Labels[stack.LabelTask], c.Labels[stack.LabelHost], c.Engine, c.Image, c.State.String(), h)
+			}
+			if t.Len() == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "No staging containers: `cjob staging up` starts them")
+				return nil
+			}
+			return t.Render(cmd.OutOrStdout())
+		},
+	}
+}
+
+func newStagingDown(g *global) *cobra.Command {
+	var (
+		volumes bool
+		mode    = progress.Auto
+	)
+	c := &cobra.Command{
+		Use:   "down",
+		Short: "Remove the staging stack from every pool host (volumes are kept)",
+		Example: `  cjob staging down
+  cjob staging down --volumes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := loadFile(g)
+			if err != nil {
+				return err
+			}
+			pool, err := converge.DialPool(cmd.Context(), f, 0)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			start := time.Now()
+			rep := progress.New(cmd.ErrOrStderr(), mode)
+			p, res, err := converge.DownStaging(cmd.Context(), pool, f.Project, volumes, converge.UpOptions{Reporter: rep})
+			rep.Close()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s: %s in %s\n", f.Project, devenv.StagingEnv, p.Summary(), converge.Elapsed(time.Since(start)))
+			return res.Err()
+		},
+	}
+	c.Flags().BoolVarP(&volumes, "volumes", "v", false, "also remove named volumes and their data")
+	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
+	return c
+}

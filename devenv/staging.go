@@ -1,0 +1,165 @@
+package devenv
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/prodspec"
+)
+
+// StagingEnv is the environment name of the pool rewrite.
+const StagingEnv = "staging"
+
+// StagingOptions describe a placement of production onto a pool.
+type StagingOptions struct {
+	// Assign maps each production host to the pool host it runs on.
+	Assign map[string]string
+	// Address maps each pool host to the address other hosts reach it at.
+	Address map[string]string
+	// Notes from the placement, carried into the result.
+	PlacementNotes []string
+	HostPathExists func(string) bool
+	StopTimeout    time.Duration
+}
+
+// RewriteStaging turns production into the staging stack: every task of
+// every job (all replicas, as in production) runs with host networking on
+// the pool host its production host was placed on, and every production
+// host name (and <host><dns_suffix>, and each job's DNS names) is written
+// into every container's /etc/hosts, pointing at the pool host that carries
+// it. So env values that name production hosts work unchanged. It is the
+// dev rewrite with a different placement: no sandboxes, one engine per pool
+// host.
+func RewriteStaging(f *prodspec.File, opts StagingOptions) (*Result, error) {
+	f, envNotes, err := f.ForEnvironment(StagingEnv)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	for _, n := range envNotes {
+		res.Notes = append(res.Notes, Note{Subject: "stack", Text: n})
+	}
+	for _, n := range opts.PlacementNotes {
+		res.Notes = append(res.Notes, Note{Subject: "placement", Text: n})
+	}
+	st := &stack.Stack{Project: f.Project, Env: StagingEnv}
+	res.Stack = st
+	stopTimeout := opts.StopTimeout
+	if stopTimeout == 0 {
+		stopTimeout = 10 * time.Second
+	}
+
+	// Every production name, pointing at the pool host that carries it.
+	extra := map[string]string{}
+	shortCount := map[string]int{}
+	for _, j := range f.Jobs() {
+		shortCount[j.Name]++
+	}
+	var missing []string
+	for _, h := range f.Hosts {
+		pool, ok := opts.Assign[h.Name]
+		if !ok {
+			continue
+		}
+		addr := opts.Address[pool]
+		if addr == "" {
+			missing = append(missing, pool)
+			continue
+		}
+		extra[h.Name] = addr
+		extra[h.Name+f.DNSSuffix] = addr
+		res.Notes = append(res.Notes, Note{Subject: "host " + h.Name, Text: fmt.Sprintf("placed on pool host %s (%s); its names point there in every container's /etc/hosts", pool, addr)})
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, fmt.Errorf("pool host %s has no address: give it `address:` in the jobs file (or a tcp:// docker endpoint)", strings.Join(dedupe(missing), ", "))
+	}
+	for _, j := range f.Jobs() {
+		if len(j.Tasks) == 0 {
+			continue
+		}
+		addr := extra[j.Tasks[0].Host]
+		if addr == "" {
+			continue
+		}
+		extra[j.Name+"."+j.Service+f.DNSSuffix] = addr
+		if shortCount[j.Name] == 1 {
+			extra[j.Name+f.DNSSuffix] = addr
+		}
+	}
+	names := make([]string, 0, len(extra))
+	for n := range extra {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	extraHosts := make([]string, len(names))
+	for i, n := range names {
+		extraHosts[i] = n + ":" + extra[n]
+	}
+
+	hostAddr := hostAddresses(f)
+	volumes := map[string]stack.Volume{}
+	byJob := map[string][]string{}
+	for _, j := range f.Jobs() {
+		name := j.FullName()
+		var check *stack.Check
+		if j.Health != nil {
+			check = toCheck(j)
+		} else if p := j.MainPort(); p != 0 && !j.Oneshot {
+			check = &stack.Check{Port: p, Interval: 2 * time.Second, Timeout: 2 * time.Second, Retries: 30, Implicit: true}
+		}
+		for _, t := range j.Tasks {
+			pool := opts.Assign[t.Host]
+			if pool == "" {
+				return nil, fmt.Errorf("%s: production host %s has no place in the pool", name, t.Host)
+			}
+			num := t.Index + 1
+			u := &stack.Unit{
+				Key: TaskKey(name, num), Name: TaskName(f.Project, StagingEnv, j, num), Kind: stack.KindTask,
+				Service: j.Service, Job: name, Task: num, Host: t.Host, Engine: pool, Probe: opts.Address[pool],
+				Health: check, Oneshot: j.Oneshot, Critical: j.Critical,
+				Spec: stack.Spec{
+					Image: j.Image, Command: j.Command, Entrypoint: j.Entrypoint, Memory: j.Memory,
+					HostNetwork: true, ExtraHosts: extraHosts, StopTimeout: stopTimeout,
+				},
+			}
+			u.Spec.Env = taskEnv(j, t, hostAddr, func(text string) {
+				res.Notes = append(res.Notes, Note{Subject: name, Text: text})
+			})
+			for _, v := range j.Volumes {
+				m, note := rewriteVolume(f.Project, StagingEnv, t.Host, v, opts.HostPathExists)
+				if note != "" {
+					res.Notes = append(res.Notes, Note{Subject: name, Text: note})
+				}
+				if m == nil {
+					continue
+				}
+				if m.Type == "volume" {
+					volumes[stack.VolumeKey(pool, m.Source)] = stack.Volume{Name: m.Source, Engine: pool}
+				}
+				u.Spec.Mounts = append(u.Spec.Mounts, *m)
+			}
+			for _, p := range j.Ports {
+				u.URLs = append(u.URLs, stack.URL{Port: p, Production: fmt.Sprintf("%s:%d", t.Host, p),
+					Local: fmt.Sprintf("http://%s:%d", opts.Address[pool], p), HTTP: check != nil && check.HTTP != ""})
+			}
+			st.Units = append(st.Units, u)
+			byJob[name] = append(byJob[name], u.Key)
+		}
+	}
+	for _, u := range st.Units {
+		for _, d := range f.Job(u.Job).DependsOn {
+			u.DependsOn = append(u.DependsOn, byJob[d]...)
+		}
+		sort.Strings(u.DependsOn)
+	}
+	for _, v := range volumes {
+		st.Volumes = append(st.Volumes, v)
+	}
+	st.Sort()
+	sort.SliceStable(res.Notes, func(i, k int) bool { return noteOrder(res.Notes[i]) < noteOrder(res.Notes[k]) })
+	return res, nil
+}
