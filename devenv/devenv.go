@@ -347,7 +347,7 @@ func rewriteVolume(project, env, host string, v prodspec.Volume, exists func(str
 	}
 	name := VolumeName(project, env, host, v.Source)
 	return &stack.Mount{Type: "volume", Source: name, Target: v.Target, ReadOnly: v.ReadOnly},
-		fmt.Sprintf("volume %s (on %s) -> named volume %s; data survives `dev down`, goes with `dev down --volumes`", v.Source, host, name)
+		fmt.Sprintf("volume %s (on %s) -> named volume %s; data survives `down`, goes with `down --volumes`", v.Source, host, name)
 }
 
 func dedupe(s []string) []string {

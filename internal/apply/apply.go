@@ -231,6 +231,9 @@ func (r *runner) run(ctx context.Context, n *node) {
 		return
 	}
 	err := r.do(ctx, n)
+	if err != nil && o.Engine != "" {
+		err = fmt.Errorf("on %s: %w", o.Engine, err)
+	}
 	if err != nil {
 		n.out = failed
 		f := Failure{Subject: o.Subject, Err: err}
