@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"syscall"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/cjob/cjob/internal/engine"
 	"github.com/cjob/cjob/internal/sandbox"
 	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/prodspec"
 )
 
 type check struct {
@@ -95,6 +98,9 @@ func runDoctor(ctx context.Context, g *global) []check {
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if ferr == nil {
+		out = append(out, poolChecks(dctx, f)...)
+	}
 	eng, err := engine.Dial(dctx, engine.Options{Host: g.host})
 	if err != nil {
 		add("engine", false, "%v", err)
@@ -152,5 +158,44 @@ func runDoctor(ctx context.Context, g *global) []check {
 	for _, n := range notes {
 		out = append(out, check{Name: "ports", OK: true, Warn: true, Detail: n.Subject + ": " + n.Text})
 	}
+	return out
+}
+
+// poolChecks contacts every staging pool engine, concurrently.
+func poolChecks(ctx context.Context, f *prodspec.File) []check {
+	hosts, err := converge.PoolHosts(f)
+	if err != nil {
+		if errors.Is(err, converge.ErrNoPool) {
+			return nil
+		}
+		return []check{{Name: "staging pool", Detail: err.Error()}}
+	}
+	out := make([]check, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := engine.Options{Host: h.Docker, PingTimeout: 5 * time.Second}
+			if h.TLS != nil {
+				o.CA, o.Cert, o.Key = h.TLS.CA, h.TLS.Cert, h.TLS.Key
+			}
+			c := check{Name: "pool " + h.Name}
+			e, err := engine.Dial(ctx, o)
+			if err != nil {
+				c.Detail = err.Error()
+			} else {
+				defer e.Close()
+				if info, err := e.Info(ctx); err != nil {
+					c.Detail = err.Error()
+				} else {
+					c.OK = true
+					c.Detail = fmt.Sprintf("%s: Docker %s, API %s, %d CPUs, %.1f GiB", h.Docker, info.ServerVersion, info.APIVersion, info.CPUs, float64(info.MemoryBytes)/(1<<30))
+				}
+			}
+			out[i] = c
+		}()
+	}
+	wg.Wait()
 	return out
 }
