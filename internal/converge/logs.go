@@ -33,6 +33,19 @@ func Logs(ctx context.Context, eng *engine.Engine, project, env string, opts Log
 	if err != nil {
 		return err
 	}
+	return logs(ctx, func(string) *engine.Engine { return eng }, obs, env, opts, w)
+}
+
+// PoolLogs is Logs across every engine of a staging pool.
+func PoolLogs(ctx context.Context, pool *Pool, project string, opts LogOptions, w io.Writer) error {
+	obs, err := pool.Observe(ctx, project, "staging")
+	if err != nil {
+		return err
+	}
+	return logs(ctx, func(name string) *engine.Engine { return pool.Engines[name] }, obs, "staging", opts, w)
+}
+
+func logs(ctx context.Context, engineOf func(string) *engine.Engine, obs *stack.Observed, env string, opts LogOptions, w io.Writer) error {
 	want := map[string]bool{}
 	for _, j := range opts.Jobs {
 		want[j] = true
@@ -47,7 +60,7 @@ func Logs(ctx context.Context, eng *engine.Engine, project, env string, opts Log
 		width = max(width, len(c.Key()))
 	}
 	if len(cs) == 0 {
-		return fmt.Errorf("no containers to show logs of; is the dev stack up? (`cjob dev ps`)")
+		return fmt.Errorf("no containers to show logs of; is the %s stack up? (`cjob %s ps`)", env, env)
 	}
 	prefix := func(i int, c *stack.Container) string {
 		p := fmt.Sprintf("%-*s | ", width, c.Key())
@@ -68,7 +81,7 @@ func Logs(ctx context.Context, eng *engine.Engine, project, env string, opts Log
 		var lines []line
 		for i, c := range cs {
 			var buf bytes.Buffer
-			if err := eng.Logs(ctx, c.ID, tail, false, true, &buf); err != nil {
+			if err := engineOf(c.Engine).Logs(ctx, c.ID, tail, false, true, &buf); err != nil {
 				return err
 			}
 			sc := bufio.NewScanner(&buf)
@@ -97,7 +110,7 @@ func Logs(ctx context.Context, eng *engine.Engine, project, env string, opts Log
 		go func() {
 			defer wg.Done()
 			pw := &prefixWriter{w: w, mu: &mu, prefix: prefix(i, c)}
-			if err := eng.Logs(ctx, c.ID, tail, true, opts.Timestamps, pw); err != nil && ctx.Err() == nil {
+			if err := engineOf(c.Engine).Logs(ctx, c.ID, tail, true, opts.Timestamps, pw); err != nil && ctx.Err() == nil {
 				errs <- err
 			}
 			pw.flush()

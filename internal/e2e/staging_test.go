@@ -113,6 +113,13 @@ func TestStaging(t *testing.T) {
 		}
 	})
 
+	t.Run("logs across the pool", func(t *testing.T) {
+		l := mustCjob(t, "staging", "logs", "--jobs", file, "api", "cache")
+		if !strings.Contains(l.stdout, "coding-core.api/1 | ") || !strings.Contains(l.stdout, "infra.cache/1") {
+			t.Errorf("staging logs should show both jobs, from two pool hosts:\n%s", l.stdout)
+		}
+	})
+
 	t.Run("second up is a no-op", func(t *testing.T) {
 		r := mustCjob(t, "staging", "up", "-f", file)
 		if !strings.Contains(r.stdout, "Nothing to do") {

@@ -44,7 +44,7 @@ type Infeasible struct {
 // Refusal is why one pool host cannot take a unit.
 type Refusal struct {
 	Host        string
-	Free, Total int64 // the pool host's free and total memory
+	Free, Total int64 // the pool host's free and total memory; 0 when unknown
 	Short       int64 // memory missing; 0 when the unit fits by memory
 	Port        int   // a port already used there; 0 when none
 	With        string
@@ -72,7 +72,10 @@ func (r Refusal) reason() string {
 func (s *state) refusal(u, h int) Refusal {
 	p := s.p
 	host := p.hosts[h]
-	r := Refusal{Host: host.Name, Total: host.Memory, Free: host.Memory - s.used[h]}
+	r := Refusal{Host: host.Name, Total: host.Memory}
+	if host.Memory > 0 {
+		r.Free = host.Memory - s.used[h]
+	}
 	if !s.fitsMemory(u, h) {
 		r.Short = p.units[u].Memory - r.Free
 	}

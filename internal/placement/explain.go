@@ -78,10 +78,15 @@ func (r *result) why() []string {
 	replay := newState(p)
 	for _, u := range r.fixed {
 		h := r.searched[u]
-		if p.pin[u] >= 0 {
-			why[u] = "pinned"
-		} else {
+		switch {
+		case p.pin[u] < 0:
 			why[u] = "kept (deployed there)"
+		case p.prevGone[u] != "":
+			why[u] = "pinned; moved from " + p.prevGone[u] + ", which left the pool"
+		case p.prev[u] >= 0 && p.prev[u] != h:
+			why[u] = "pinned; moved from " + p.hosts[p.prev[u]].Name
+		default:
+			why[u] = "pinned"
 		}
 		replay.place(u, h)
 	}
@@ -220,7 +225,7 @@ func (r *result) spreadNotes() []string {
 			notes = append(notes, fmt.Sprintf("job %s not spread: it runs on %s and the pool has %s; %s",
 				p.jobs[j], plural(len(holders[j]), "production host"), plural(len(p.hosts), "pool host"), strings.Join(where, ", ")))
 		} else {
-			notes = append(notes, fmt.Sprintf("job %s not spread: %s (memory, ports, pins or deployed placements left no better choice)",
+			notes = append(notes, fmt.Sprintf("job %s not spread: %s (the search found no better spread within memory, ports, pins and deployed placements)",
 				p.jobs[j], strings.Join(where, ", ")))
 		}
 	}
@@ -228,8 +233,9 @@ func (r *result) spreadNotes() []string {
 }
 
 // String renders the placement as a table, one row per pool host followed
-// by a row per production host on it, then the notes. It is what `cjob
-// staging explain` prints, and deterministic.
+// by a row per production host on it: memory used of total, and ports. It
+// is what `cjob staging explain` prints, and deterministic. The notes are
+// not part of it (callers print them with the other notes).
 func (pl *Placement) String() string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -249,12 +255,6 @@ func (pl *Placement) String() string {
 		}
 	}
 	w.Flush()
-	if len(pl.Notes) > 0 {
-		b.WriteString("\nNotes:\n")
-		for _, n := range pl.Notes {
-			b.WriteString("  " + n + "\n")
-		}
-	}
 	return b.String()
 }
 

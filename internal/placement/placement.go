@@ -21,11 +21,11 @@
 //  1. Stability: a unit in Input.Previous stays on its pool host whenever the
 //     hard constraints allow it, even if that leaves a job unspread or the
 //     pool unbalanced. Re-running with Previous set to the last Assign moves
-//     nothing; adding a pool host moves nothing; changing a unit (more
-//     memory, a new port, another job) moves only units that no longer fit
-//     where they are (when several previous units share a pool host that
-//     they no longer fit together, the smaller ones are kept first, which
-//     keeps the most of them).
+//     nothing, and so does adding a pool host. Changing units (more memory,
+//     a new port, another job) moves only the units their previous pool host
+//     can no longer hold: previous units are kept smallest first, which keeps
+//     the most of them. Only if the kept units leave no room for the others
+//     does the search move more of them, and a note says so.
 //  2. Spreading: units holding tasks of the same job go to different pool
 //     hosts. When that is impossible (more such units than pool hosts, or
 //     the hard constraints forbid it), co-location is kept low: each unit
@@ -33,34 +33,43 @@
 //     the job.
 //  3. Balance: the least loaded pool host, by memory fraction after placing
 //     the unit, then by number of units. When some pool host has unknown
-//     memory, fractions mean nothing, and hosts are balanced by number of
-//     units, then memory used.
+//     memory, fractions mean nothing, and pool hosts are balanced by number
+//     of units, then memory used.
 //  4. Ties: rendezvous (highest random weight) hashing of (unit, pool host),
 //     then pool host name.
 //
 // # Search
 //
-// Pinned units are placed first, then previous units that still fit are kept
-// (smallest first), then the rest are placed by first fit decreasing: largest
-// memory first, each on its most preferred feasible pool host. If that gets
-// stuck, a depth-first search with backtracking over the same order (trying
-// pool hosts in preference order, treating empty pool hosts of equal memory
-// as one, and pruning on wasted memory) continues, up to searchLimit steps.
-// If keeping the previous units leaves no placement, the search runs again
-// with only the pins fixed. A final pass moves newly placed units to pool
-// hosts where they share fewer jobs, when the hard constraints allow it.
+// Pinned units are placed first, then previous units that still fit are
+// kept. The rest are placed by a depth-first search whose first descent is
+// first fit decreasing: the unit with the fewest feasible pool hosts next
+// (at first, all have all: then the largest memory first), each on its most
+// preferred feasible pool host. After each placement, forward checking drops
+// that pool host from units that no longer fit there; the search backtracks
+// when a unit fits nowhere or the free memory cannot hold the rest, and
+// treats empty pool hosts of equal memory as one. Half of its budget
+// (searchLimit) goes to this order; if that runs out, restarts with best fit
+// and then random orders share the other half. If the kept units leave no
+// placement, the search runs again with only the pins fixed, preferring
+// previous hosts (and, if that runs out, without preferring them). A final
+// pass moves newly placed units to pool hosts holding fewer tasks of their
+// jobs, when the hard constraints allow it.
 //
-// The search is complete when it does not hit its limit: an *Infeasible error
-// with Exhausted false means no placement exists.
+// A run that ends before the budget is spent has tried every arrangement:
+// an *Infeasible error with Exhausted false means no placement exists. The
+// budget is spent only on large, nearly full pools; the tests check the
+// search against a brute force on small inputs.
 //
 // # Fresh placements
 //
-// Without Previous, the rendezvous tie-breaker only matters between equally
-// loaded pool hosts, so it does not make placements stable: balance comes
-// first, and a new empty pool host attracts units, which shifts the rest.
-// TestFreshStability measures it: adding an 11th pool host to a fresh
-// placement of 60 units moves about half of them. Stability is what Previous
-// is for: with it, adding a pool host moves nothing.
+// Without Previous, nothing is promised about moves. The rendezvous
+// tie-breaker decides only between pool hosts that are equally loaded and
+// share as many jobs, which is rare once units differ in memory: a new empty
+// pool host is the least loaded and attracts the first units, and every
+// later choice shifts. TestFreshStability measures it: adding an 11th pool
+// host to a fresh placement of 60 units on 10 moves about three quarters of
+// them. Stability is what Previous is for: pass the deployed placement, and
+// adding a pool host moves nothing.
 package placement
 
 import (

@@ -119,6 +119,18 @@ func TestPlace(t *testing.T) {
 			Pool:     pool(8, 8),
 			Previous: map[string]string{"core-app-1": "stg-1", "core-app-2": "stg-3", "data-1": "stg-2", "cache-1": "stg-3", "mon-1": "stg-2"},
 		}},
+		{"previous-pool-grown", Input{
+			// The basic placement, deployed, and a fourth pool host: nothing moves.
+			Units:    production(),
+			Pool:     pool(8, 8, 8, 16),
+			Previous: map[string]string{"core-app-1": "stg-3", "core-app-2": "stg-1", "data-1": "stg-2", "cache-1": "stg-3", "mon-1": "stg-1"},
+		}},
+		{"previous-pinned-away", Input{
+			Units:    production(),
+			Pool:     pool(8, 8, 8),
+			Pin:      map[string]string{"data-1": "stg-3"},
+			Previous: map[string]string{"core-app-1": "stg-3", "core-app-2": "stg-1", "data-1": "stg-2", "cache-1": "stg-3", "mon-1": "stg-1"},
+		}},
 		{"previous-no-room", Input{
 			// Keeping b and c where they were leaves no room for a (6 GiB):
 			// the search moves c.
@@ -192,7 +204,7 @@ func TestPlace(t *testing.T) {
 				if v := violations(tt.in, pl.Assign); v != "" {
 					t.Errorf("hard constraint broken: %s", v)
 				}
-				got = pl.String()
+				got = render(pl)
 			}
 			if strings.HasPrefix(tt.name, "infeasible-") {
 				var inf *Infeasible
@@ -206,6 +218,19 @@ func TestPlace(t *testing.T) {
 			golden.Check(t, filepath.Join("testdata", tt.name+".golden"), got)
 		})
 	}
+}
+
+// render is what the golden files hold: the table, then the notes.
+func render(pl *Placement) string {
+	var b strings.Builder
+	b.WriteString(pl.String())
+	if len(pl.Notes) > 0 {
+		b.WriteString("\nNotes:\n")
+		for _, n := range pl.Notes {
+			b.WriteString("  " + n + "\n")
+		}
+	}
+	return b.String()
 }
 
 // TestInfeasibleFields checks the structured error callers may inspect.
@@ -244,7 +269,7 @@ func TestInputOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(a.String(), b.String()); diff != "" {
+	if diff := cmp.Diff(render(a), render(b)); diff != "" {
 		t.Errorf("(-in order +reversed):\n%s", diff)
 	}
 }

@@ -216,6 +216,37 @@ func checkInput(t *testing.T, name string, in Input, r *rand.Rand, placed, faile
 	}
 }
 
+// TestSpreadEven checks spreading where nothing else constrains it: units
+// of one job each, unlimited memory, no ports. Each job's units are spread
+// evenly: no pool host holds more than ceil(units/hosts) of them.
+func TestSpreadEven(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	for i := range 200 {
+		var in Input
+		for h := range 1 + r.Intn(8) {
+			in.Pool = append(in.Pool, Host{Name: fmt.Sprintf("stg-%d", h+1), Memory: int64(r.Intn(2)) * 64 * gib})
+		}
+		count := map[string]int{}
+		for u := range 1 + r.Intn(40) {
+			job := fmt.Sprintf("svc.job-%d", r.Intn(5))
+			count[job]++
+			in.Units = append(in.Units, Unit{Name: fmt.Sprintf("host-%02d", u), Memory: int64(r.Intn(4)) * gib / 4, Jobs: []string{job}})
+		}
+		pl, err := Place(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		per := map[[2]string]int{}
+		for _, u := range in.Units {
+			key := [2]string{u.Jobs[0], pl.Assign[u.Name]}
+			per[key]++
+			if limit := (count[u.Jobs[0]] + len(in.Pool) - 1) / len(in.Pool); per[key] > limit {
+				t.Fatalf("#%d: %s holds %d units of %s, more than %d\n%s", i, key[1], per[key], key[0], limit, pl)
+			}
+		}
+	}
+}
+
 // TestFreshStability measures how many units move when a pool host is added
 // to a placement made without Previous: nothing is promised, and it is
 // logged. With Previous, nothing moves (TestProperties).

@@ -285,8 +285,8 @@ func bestFirst(cands []cand, compare func(a, b cand) int) {
 	cands[0], cands[b] = cands[b], cands[0]
 }
 
-// bestFit orders candidates by the memory left after placing, least first,
-// as bin packing does; pool hosts of unknown memory come last.
+// bestFit orders candidates by free memory, least first, as bin packing
+// does; pool hosts of unknown memory come last.
 func (d *search) bestFit(a, b cand) int {
 	left := func(c cand) int64 {
 		if m := d.s.p.hosts[c.h].Memory; m > 0 {
