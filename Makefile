@@ -35,7 +35,7 @@ e2e:
 	$(GO) test -count=1 -timeout 30m -v ./internal/e2e/
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./prodspec/ ./devenv/ ./internal/plan/
+	$(GO) test -run '^$$' -bench . -benchmem ./prodspec/ ./devenv/ ./internal/plan/ ./internal/placement/ ./internal/build/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./prodspec/

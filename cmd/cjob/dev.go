@@ -19,6 +19,7 @@ import (
 	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/internal/table"
+	"github.com/cjob/cjob/prodspec"
 )
 
 func newDev(g *global) *cobra.Command {
@@ -465,11 +466,7 @@ func newDevPs(g *global) *cobra.Command {
 }
 
 func newDevLogs(g *global) *cobra.Command {
-	var (
-		follow bool
-		tail   string
-		ts     bool
-	)
+	var lf logFlags
 	c := &cobra.Command{
 		Use:   "logs [job...]",
 		Short: "Show the logs of the dev stack's tasks, interleaved and prefixed",
@@ -478,32 +475,59 @@ func newDevLogs(g *global) *cobra.Command {
   cjob dev logs --tail 20 coding-core.web`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			f, err := loadFile(g)
+			f, opts, err := lf.options(cmd, g, args)
 			if err != nil {
 				return err
-			}
-			var jobs []string
-			for _, a := range args {
-				j, err := devenv.ResolveJob(f, a)
-				if err != nil {
-					return err
-				}
-				jobs = append(jobs, j.FullName())
 			}
 			eng, err := dial(ctx, g)
 			if err != nil {
 				return err
 			}
 			defer eng.Close()
-			return converge.Logs(ctx, eng, f.Project, devenv.Env, converge.LogOptions{
-				Jobs: jobs, Follow: follow, Tail: tail, Timestamps: ts, Color: isTTY(cmd.OutOrStdout()),
-			}, cmd.OutOrStdout())
+			return converge.Logs(ctx, eng, f.Project, devenv.Env, opts, cmd.OutOrStdout())
 		},
 	}
-	c.Flags().BoolVarP(&follow, "follow", "f", false, "follow new log lines")
-	c.Flags().StringVarP(&tail, "tail", "n", "all", "lines from the end of each log")
-	c.Flags().BoolVarP(&ts, "timestamps", "t", false, "show timestamps")
+	lf.register(c)
 	return c
+}
+
+// logFlags are the flags of the logs commands.
+type logFlags struct {
+	follow bool
+	tail   string
+	ts     bool
+}
+
+func (l *logFlags) register(c *cobra.Command) {
+	c.Flags().BoolVarP(&l.follow, "follow", "f", false, "follow new log lines")
+	c.Flags().StringVarP(&l.tail, "tail", "n", "all", "lines from the end of each log")
+	c.Flags().BoolVarP(&l.ts, "timestamps", "t", false, "show timestamps")
+}
+
+// options loads the file and resolves the named jobs.
+func (l *logFlags) options(cmd *cobra.Command, g *global, args []string) (*prodspec.File, converge.LogOptions, error) {
+	f, err := loadFile(g)
+	if err != nil {
+		return nil, converge.LogOptions{}, err
+	}
+	jobs, err := resolveJobs(f, args)
+	if err != nil {
+		return nil, converge.LogOptions{}, err
+	}
+	return f, converge.LogOptions{Jobs: jobs, Follow: l.follow, Tail: l.tail, Timestamps: l.ts, Color: isTTY(cmd.OutOrStdout())}, nil
+}
+
+// resolveJobs turns job names given on the command line into full names.
+func resolveJobs(f *prodspec.File, args []string) ([]string, error) {
+	var jobs []string
+	for _, a := range args {
+		j, err := devenv.ResolveJob(f, a)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j.FullName())
+	}
+	return jobs, nil
 }
 
 func isTTY(w io.Writer) bool {

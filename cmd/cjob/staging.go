@@ -224,41 +224,25 @@ func newStagingDown(g *global) *cobra.Command {
 }
 
 func newStagingLogs(g *global) *cobra.Command {
-	var (
-		follow bool
-		tail   string
-		ts     bool
-	)
+	var lf logFlags
 	c := &cobra.Command{
 		Use:   "logs [job...]",
 		Short: "Show the logs of the staging stack's tasks on every pool host, interleaved and prefixed",
 		Example: `  cjob staging logs
   cjob staging logs api -f`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := loadFile(g)
+			f, opts, err := lf.options(cmd, g, args)
 			if err != nil {
 				return err
-			}
-			var jobs []string
-			for _, a := range args {
-				j, err := devenv.ResolveJob(f, a)
-				if err != nil {
-					return err
-				}
-				jobs = append(jobs, j.FullName())
 			}
 			pool, err := converge.DialPool(cmd.Context(), f, 0)
 			if err != nil {
 				return err
 			}
 			defer pool.Close()
-			return converge.PoolLogs(cmd.Context(), pool, f.Project, converge.LogOptions{
-				Jobs: jobs, Follow: follow, Tail: tail, Timestamps: ts, Color: isTTY(cmd.OutOrStdout()),
-			}, cmd.OutOrStdout())
+			return converge.PoolLogs(cmd.Context(), pool, f.Project, opts, cmd.OutOrStdout())
 		},
 	}
-	c.Flags().BoolVarP(&follow, "follow", "f", false, "follow new log lines")
-	c.Flags().StringVarP(&tail, "tail", "n", "all", "lines from the end of each log")
-	c.Flags().BoolVarP(&ts, "timestamps", "t", false, "show timestamps")
+	lf.register(c)
 	return c
 }

@@ -203,13 +203,9 @@ func newDevRestore(g *global) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var jobs []string
-			for _, a := range args {
-				j, err := devenv.ResolveJob(f, a)
-				if err != nil {
-					return err
-				}
-				jobs = append(jobs, j.FullName())
+			jobs, err := resolveJobs(f, args)
+			if err != nil {
+				return err
 			}
 			eng, err := dial(ctx, g)
 			if err != nil {
