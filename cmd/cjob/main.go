@@ -73,6 +73,20 @@ addresses and ports working, so dev cannot drift from production.`,
 	pf.StringVarP(&g.host, "docker-host", "H", "", "Docker engine endpoint (default: $DOCKER_HOST or the local socket)")
 	root.AddCommand(newRender(g), newValidate(g), newDev(g), newStaging(g), newDoctor(g), newSandbox(), newServeStatic())
 	addJobsFlag(root, g)
+	for _, path := range [][]string{{"dev", "up"}, {"dev", "plan"}, {"dev", "explain"}, {"dev", "down"}, {"dev", "logs"}, {"dev", "restore"}, {"staging", "logs"}} {
+		if c, _, err := root.Find(path); err == nil {
+			c.ValidArgsFunction = completeJobs(g)
+		}
+	}
+	if c, _, err := root.Find([]string{"dev", "swap"}); err == nil {
+		jobs := completeJobs(g)
+		c.ValidArgsFunction = func(cmd *cobra.Command, args []string, s string) ([]string, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return jobs(cmd, args, s)
+			}
+			return nil, cobra.ShellCompDirectiveFilterDirs
+		}
+	}
 	return root
 }
 
@@ -138,4 +152,27 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// completeJobs completes job names from the jobs file: full names, and
+// short names where unique.
+func completeJobs(g *global) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		f, err := loadFile(g)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		count := map[string]int{}
+		for _, j := range f.Jobs() {
+			count[j.Name]++
+		}
+		var out []string
+		for _, j := range f.Jobs() {
+			out = append(out, j.FullName())
+			if count[j.Name] == 1 {
+				out = append(out, j.Name)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 }
