@@ -31,7 +31,13 @@ func stagingFile(t *testing.T, dir, project string, pool *pooltest.Pool, listed 
 	s := regexp.MustCompile(`(?m)^project: coding$`).ReplaceAllString(string(b), "project: "+project)
 	var hosts, names strings.Builder
 	for i, h := range pool.Hosts {
-		fmt.Fprintf(&hosts, "  %s: {address: %s, docker: %q, memory: 4GiB}\n", h.Name, h.Address, h.Endpoint)
+		if i == 0 && h.TLSEndpoint != "" {
+			// One engine is reached over TCP with TLS client certificates.
+			fmt.Fprintf(&hosts, "  %s: {address: %s, docker: %q, tls: {ca: %q, cert: %q, key: %q}, memory: 4GiB}\n",
+				h.Name, h.Address, h.TLSEndpoint, h.CA, h.Cert, h.Key)
+		} else {
+			fmt.Fprintf(&hosts, "  %s: {address: %s, docker: %q, memory: 4GiB}\n", h.Name, h.Address, h.Endpoint)
+		}
 		if i < listed {
 			names.WriteString(h.Name + ", ")
 		}
@@ -46,13 +52,14 @@ func stagingFile(t *testing.T, dir, project string, pool *pooltest.Pool, listed 
 }
 
 // TestStaging: the demo production spread over a pool of three engines,
-// each in its own network namespace with its own address. Jobs reach each
+// each in its own network namespace with its own address, one of them
+// reached over tcp:// with TLS client certificates. Jobs reach each
 // other across hosts by production names; a second up does nothing; an
 // engine that goes away mid-up is reported and the next run converges;
 // adding a pool host moves nothing.
 func TestStaging(t *testing.T) {
 	need(t)
-	pool := pooltest.Start(t, pooltest.Options{Name: "cje2e", Hosts: 4, Subnet: "10.215.0.0/24", Images: demoImages})
+	pool := pooltest.Start(t, pooltest.Options{Name: "cje2e", Hosts: 4, Subnet: "10.215.0.0/24", Images: demoImages, TLS: true})
 	dir := t.TempDir()
 	file := stagingFile(t, dir, "e2e-staging", pool, 3)
 	t.Cleanup(func() { cjob(t, "staging", "down", "-v", "-f", file, "--progress", "quiet") })

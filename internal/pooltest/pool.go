@@ -54,6 +54,9 @@ type Options struct {
 	Hosts  int      // number of engines
 	Subnet string   // IPv4, e.g. "10.213.0.0/24": the bridge gets .1, the hosts .11, .12, ...
 	Images []string // images of the main engine loaded into every engine
+	// TLS makes every engine also listen on tcp://ADDRESS:2376 with
+	// --tlsverify; the host's TLSEndpoint and CA, Cert, Key reach it.
+	TLS bool
 }
 
 // Host is one engine of a pool.
@@ -63,6 +66,12 @@ type Host struct {
 	Address  string // "10.213.0.11"
 	Netns    string // network namespace, e.g. "cjp1-stg-1" (/var/run/netns/<Netns>)
 	Driver   string // storage driver the engine runs with
+
+	// With Options.TLS: the engine's TCP endpoint and the client's files.
+	TLSEndpoint   string // "tcp://10.213.0.11:2376"
+	CA, Cert, Key string
+	serverCert    string
+	serverKey     string
 }
 
 // Pool is a running pool. Its methods are safe for concurrent use.
@@ -198,6 +207,13 @@ func newPool(o Options, logf func(string, ...any)) (*Pool, error) {
 			},
 			run:  filepath.Join(runBase, ns),
 			data: filepath.Join(dataBase, ns),
+		}
+		if o.TLS {
+			// The files are made when the engine starts: a stale run's
+			// leftovers under e.run are removed before that.
+			c := certPaths(filepath.Join(e.run, "tls"))
+			e.TLSEndpoint = "tcp://" + e.Address + ":2376"
+			e.CA, e.Cert, e.Key, e.serverCert, e.serverKey = c.CA, c.Cert, c.Key, c.ServerCert, c.ServerKey
 		}
 		p.engines[e.Name] = e
 	}
@@ -619,7 +635,7 @@ func (e *engine) startDaemons(drv string) error {
 		return err
 	}
 	os.Remove(filepath.Join(e.run, "dockerd.pid")) // a killed dockerd's: it would refuse to start
-	d, err := e.spawn("dockerd", "dockerd",
+	args := []string{
 		"--config-file", filepath.Join(e.run, "daemon.json"), // not /etc/docker/daemon.json: its options would conflict
 		"-H", e.Endpoint,
 		"--data-root", filepath.Join(e.data, "docker"),
@@ -632,7 +648,17 @@ func (e *engine) startDaemons(drv string) error {
 		"--bridge", "none",
 		"--iptables=false",
 		"--ip-masq=false",
-		"--shutdown-timeout", "5")
+		"--shutdown-timeout", "5",
+	}
+	if e.TLSEndpoint != "" {
+		if _, err := os.Stat(e.serverCert); err != nil {
+			if _, err := makeCerts(filepath.Dir(e.serverCert), e.Address); err != nil {
+				return fmt.Errorf("certificates for %s: %w", e.Name, err)
+			}
+		}
+		args = append(args, "-H", e.TLSEndpoint, "--tlsverify", "--tlscacert", e.CA, "--tlscert", e.serverCert, "--tlskey", e.serverKey)
+	}
+	d, err := e.spawn("dockerd", append([]string{"dockerd"}, args...)...)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,94 @@
+package pooltest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// certs are the files of a TLS-protected engine: the pool's CA, the
+// engine's server certificate (valid for its address), and a client
+// certificate for cjob.
+type certs struct {
+	CA, ServerCert, ServerKey, Cert, Key string
+}
+
+// makeCerts writes a CA, a server certificate for ip and a client
+// certificate into dir.
+func makeCerts(dir, ip string) (certs, error) {
+	c := certPaths(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return c, err
+	}
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return c, err
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "cjob pool CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return c, err
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return c, err
+	}
+	if err := writePEM(c.CA, "CERTIFICATE", caDER); err != nil {
+		return c, err
+	}
+	issue := func(serial int64, tmpl *x509.Certificate, certPath, keyPath string) error {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return err
+		}
+		tmpl.SerialNumber = big.NewInt(serial)
+		tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(24*time.Hour)
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		if err != nil {
+			return err
+		}
+		kb, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			return err
+		}
+		if err := writePEM(certPath, "CERTIFICATE", der); err != nil {
+			return err
+		}
+		return writePEM(keyPath, "EC PRIVATE KEY", kb)
+	}
+	if err := issue(2, &x509.Certificate{Subject: pkix.Name{CommonName: ip}, IPAddresses: []net.IP{net.ParseIP(ip)},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, c.ServerCert, c.ServerKey); err != nil {
+		return c, err
+	}
+	if err := issue(3, &x509.Certificate{Subject: pkix.Name{CommonName: "cjob"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, c.Cert, c.Key); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func writePEM(path, typ string, der []byte) error {
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
+}
+
+// certPaths names the files makeCerts writes into dir.
+func certPaths(dir string) certs {
+	return certs{
+		CA: filepath.Join(dir, "ca.pem"), ServerCert: filepath.Join(dir, "server-cert.pem"), ServerKey: filepath.Join(dir, "server-key.pem"),
+		Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem"),
+	}
+}
