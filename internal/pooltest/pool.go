@@ -643,7 +643,7 @@ func (e *engine) startDaemons(drv string) error {
 		"--pidfile", filepath.Join(e.run, "dockerd.pid"),
 		"--containerd", csock,
 		"--containerd-namespace", e.Netns,
-		"--containerd-plugins-namespace", e.Netns+"p",
+		"--containerd-plugins-namespace", e.Netns + "p",
 		"--storage-driver", drv,
 		"--bridge", "none",
 		"--iptables=false",
