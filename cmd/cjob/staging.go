@@ -58,11 +58,13 @@ func newStagingUp(g *global) *cobra.Command {
 		parallel int
 		mode     = progress.Auto
 		force    bool
+		push     bool
 	)
 	c := &cobra.Command{
 		Use:   "up",
 		Short: "Bring the staging pool to the jobs file",
 		Example: `  cjob staging up
+  cjob staging up --push            # images built here go to the registry first
   cjob staging up --progress plain`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -79,6 +81,19 @@ func newStagingUp(g *global) *cobra.Command {
 				return nil
 			}
 			rep := progress.New(cmd.ErrOrStderr(), mode)
+			if push {
+				local, err := dial(cmd.Context(), g)
+				if err != nil {
+					rep.Close()
+					return fmt.Errorf("--push needs this machine's engine: %w", err)
+				}
+				_, err = converge.PushImages(cmd.Context(), local, prep.Rewrite.Stack, rep)
+				local.Close()
+				if err != nil {
+					rep.Close()
+					return err
+				}
+			}
 			res := converge.UpStaging(cmd.Context(), pool, prep, converge.UpOptions{Parallel: parallel, Reporter: rep})
 			rep.Close()
 			printFailures(out, res.Failures, res.Skipped)
@@ -96,6 +111,7 @@ func newStagingUp(g *global) *cobra.Command {
 	c.Flags().IntVar(&parallel, "parallel", 16, "engine calls in flight at once")
 	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
 	c.Flags().BoolVar(&force, "force-recreate", false, "recreate every container even if unchanged")
+	c.Flags().BoolVar(&push, "push", false, "first push the images this machine's engine holds to their registry, for the pool to pull")
 	return c
 }
 

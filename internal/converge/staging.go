@@ -10,11 +10,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distribution/reference"
+
 	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/apply"
 	"github.com/cjob/cjob/internal/engine"
 	"github.com/cjob/cjob/internal/placement"
 	"github.com/cjob/cjob/internal/plan"
+	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/prodspec"
 )
@@ -240,4 +243,49 @@ func DownStaging(ctx context.Context, pool *Pool, project string, volumes bool, 
 	}
 	p := plan.Down(project, devenv.StagingEnv, obs, plan.DownOptions{Volumes: volumes})
 	return p, apply.Run(ctx, p, nil, apply.Options{Parallel: opts.Parallel, Reporter: opts.Reporter, Engines: pool.applyEngines()}), nil
+}
+
+// PushImages pushes the stack's images that this machine's engine holds to
+// their registries, so that the pool can pull them. Images that name no
+// registry (they would go to Docker Hub) are left, and said so; images the
+// local engine lacks are the registry's already. Each push reports progress.
+func PushImages(ctx context.Context, local *engine.Engine, st *stack.Stack, rep progress.Reporter) ([]string, error) {
+	seen := map[string]bool{}
+	var images []string
+	for _, u := range st.Units {
+		if !seen[u.Spec.Image] {
+			seen[u.Spec.Image] = true
+			images = append(images, u.Spec.Image)
+		}
+	}
+	sort.Strings(images)
+	var pushed []string
+	for _, img := range images {
+		named, err := reference.ParseNormalizedNamed(img)
+		if err != nil {
+			return pushed, fmt.Errorf("push %s: %w", img, err)
+		}
+		if reference.Domain(named) == "docker.io" {
+			rep.Report(progress.Event{Unit: img, Status: progress.Skipped, Text: "not pushed: the image names no registry (set registry: in the jobs file)"})
+			continue
+		}
+		ok, err := local.ImageExists(ctx, img)
+		if err != nil {
+			return pushed, err
+		}
+		if !ok {
+			rep.Report(progress.Event{Unit: img, Status: progress.Skipped, Text: "not on this machine: the pool pulls the registry's"})
+			continue
+		}
+		rep.Report(progress.Event{Unit: img, Status: progress.Working, Text: "Pushing"})
+		if err := local.Push(ctx, img, func(pct int) {
+			rep.Report(progress.Event{Unit: img, Status: progress.Working, Text: fmt.Sprintf("Pushing %d%%", pct)})
+		}); err != nil {
+			rep.Report(progress.Event{Unit: img, Status: progress.Failed, Text: "Push failed", Err: err})
+			return pushed, err
+		}
+		rep.Report(progress.Event{Unit: img, Status: progress.Done, Text: "Pushed"})
+		pushed = append(pushed, img)
+	}
+	return pushed, nil
 }

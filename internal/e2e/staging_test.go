@@ -174,3 +174,45 @@ func TestStaging(t *testing.T) {
 		}
 	})
 }
+
+// TestStagingPush: an image built on this machine is pushed to the
+// registry with `staging up --push`, and the pool engine pulls it from
+// there. The registry runs with TLS on the pool's bridge, trusted through
+// /etc/docker/certs.d by this machine's engine and the pool's alike.
+func TestStagingPush(t *testing.T) {
+	need(t)
+	pool := pooltest.Start(t, pooltest.Options{Name: "cjpush", Hosts: 1, Subnet: "10.216.0.0/24"})
+	reg := pool.ServeRegistry(t)
+	ref := reg + "/e2e/pushed:1"
+	docker(t, "tag", "coding/git:1.0.0", ref)
+	t.Cleanup(func() { exec.Command("docker", "rmi", ref).Run() })
+	h := pool.Hosts[0]
+	file := jobsFileNoCleanup(t, fmt.Sprintf(`
+project: e2e-push
+hosts:
+  app-1: {}
+  %s: {address: %s, docker: %q}
+services:
+  s:
+    jobs:
+      pushed: {image: %q, port: 8090, env: {ROLE: git}, health: {http: /healthz}, run_on_host: app-1}
+environments:
+  staging: {pool: [%s]}
+`, h.Name, h.Address, h.Endpoint, ref, h.Name))
+	t.Cleanup(func() { cjob(t, "staging", "down", "-v", "-f", file, "--progress", "quiet") })
+
+	r := cjob(t, "staging", "up", "-f", file, "--progress", "plain")
+	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, ref) {
+		t.Fatalf("without --push the pool cannot have the image:\n%s", r)
+	}
+	r = mustCjob(t, "staging", "up", "--push", "-f", file, "--progress", "plain")
+	if !strings.Contains(r.stderr, "Pushed") || !strings.Contains(r.stderr, "Pulling "+ref) {
+		t.Errorf("up --push should push here and pull there:\n%s", r)
+	}
+	if out, err := pool.Docker(h.Name, "image", "inspect", "-f", "{{.Id}}", ref); err != nil {
+		t.Errorf("the pool engine lacks %s: %v %s", ref, err, out)
+	}
+	if code, body, err := pool.Get(h.Name, "http://"+h.Address+":8090/healthz"); err != nil || code != 200 {
+		t.Errorf("pushed job on the pool: %d %v %s", code, err, body)
+	}
+}

@@ -6,10 +6,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"iter"
 	"strings"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 
 	"github.com/cjob/cjob/internal/sandbox"
@@ -35,15 +37,22 @@ func (e *Engine) Pull(ctx context.Context, ref string, progress func(pct int)) e
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}
 	defer r.Close()
+	return drainProgress(ctx, r.JSONMessages(ctx), "pull "+ref, progress)
+}
+
+// drainProgress reads a pull or push message stream to its end, reporting
+// the percentage of bytes moved over all layers (each layer counts its
+// transfer and, for pulls, its extraction).
+func drainProgress(ctx context.Context, msgs iter.Seq2[jsonstream.Message, error], what string, progress func(pct int)) error {
 	type layer struct{ cur, total int64 }
 	layers := map[string]*layer{}
 	last := -1
-	for m, err := range r.JSONMessages(ctx) {
+	for m, err := range msgs {
 		if err != nil {
-			return fmt.Errorf("pull %s: %w", ref, err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		if m.Error != nil {
-			return fmt.Errorf("pull %s: %s", ref, m.Error.Message)
+			return fmt.Errorf("%s: %s", what, m.Error.Message)
 		}
 		if m.ID == "" || m.Progress == nil || m.Progress.Total <= 0 || progress == nil {
 			continue
@@ -53,11 +62,12 @@ func (e *Engine) Pull(ctx context.Context, ref string, progress func(pct int)) e
 			l = &layer{}
 			layers[m.ID] = l
 		}
-		// Download and extraction both report; count download once and
-		// extraction once, so a layer goes 0->50->100.
-		if strings.HasPrefix(m.Status, "Extracting") {
+		switch {
+		case !strings.HasPrefix(what, "pull"):
+			l.cur, l.total = m.Progress.Current, m.Progress.Total
+		case strings.HasPrefix(m.Status, "Extracting"):
 			l.cur, l.total = m.Progress.Total+m.Progress.Current, 2*m.Progress.Total
-		} else {
+		default:
 			l.cur, l.total = m.Progress.Current, 2*m.Progress.Total
 		}
 		var cur, total int64

@@ -62,3 +62,16 @@ func (e *Engine) RemoveDevImages(ctx context.Context, project, repo, keep string
 	}
 	return removed, nil
 }
+
+// Push pushes an image to its registry, calling progress with a percentage
+// as layers go up. progress may be nil.
+func (e *Engine) Push(ctx context.Context, ref string, progress func(pct int)) error {
+	// An empty credential ("{}"): registries on an intranet or loopback
+	// usually need none; the engine uses its own stored ones otherwise.
+	r, err := e.c.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="})
+	if err != nil {
+		return fmt.Errorf("push %s: %w", ref, err)
+	}
+	defer r.Close()
+	return drainProgress(ctx, r.JSONMessages(ctx), "push "+ref, progress)
+}

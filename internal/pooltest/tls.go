@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -91,4 +92,13 @@ func certPaths(dir string) certs {
 		CA: filepath.Join(dir, "ca.pem"), ServerCert: filepath.Join(dir, "server-cert.pem"), ServerKey: filepath.Join(dir, "server-key.pem"),
 		Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem"),
 	}
+}
+
+// clientTLS trusts the CA in caFile.
+func clientTLS(caFile string) *tls.Config {
+	pool := x509.NewCertPool()
+	if b, err := os.ReadFile(caFile); err == nil {
+		pool.AppendCertsFromPEM(b)
+	}
+	return &tls.Config{RootCAs: pool}
 }
