@@ -98,6 +98,7 @@ func buildWeb(c *config) (*service, error) {
 //	GET  /api/repos   git's repositories
 //	GET  /api/schema  the schema version in the cache
 //	GET  /api/hello   a greeting: the line to edit when trying `cjob dev swap`
+//
 // apiGreeting is what GET /api/hello answers.
 const apiGreeting = "hello from api"
 
