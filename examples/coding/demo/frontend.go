@@ -90,6 +90,9 @@ func buildWeb(c *config) (*service, error) {
 	return &service{mux: mux, upstreams: []upstream{{"api", api + "/healthz"}}}, nil
 }
 
+// apiGreeting is what GET /api/hello answers.
+const apiGreeting = "hello from api"
+
 // buildAPI: the application server. GET / reads the schema version from the
 // cache (so it fails until migrate ran), checks the queue and lists git's
 // repositories.
@@ -98,10 +101,6 @@ func buildWeb(c *config) (*service, error) {
 //	GET  /api/repos   git's repositories
 //	GET  /api/schema  the schema version in the cache
 //	GET  /api/hello   a greeting: the line to edit when trying `cjob dev swap`
-//
-// apiGreeting is what GET /api/hello answers.
-const apiGreeting = "hello from api"
-
 func buildAPI(c *config) (*service, error) {
 	cache, err := c.baseURL("CACHE_URL")
 	if err != nil {
