@@ -34,8 +34,12 @@ unit:
 e2e:
 	$(GO) test -count=1 -timeout 30m -v ./internal/e2e/
 
-bench:
+# Go benchmarks, then the same generated stack brought up by cjob, docker
+# compose and a raw-API floor (N=50 jobs on 10 hosts; see cmd/cjob-bench).
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./prodspec/ ./devenv/ ./internal/plan/ ./internal/placement/ ./internal/build/
+	bash examples/coding/build-images.sh >/dev/null
+	$(GO) run ./cmd/cjob-bench -n $(or $(N),50) -hosts $(or $(HOSTS),10) -rounds $(or $(ROUNDS),3)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./prodspec/

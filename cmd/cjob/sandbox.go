@@ -1,10 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cjob/cjob/internal/engine"
 	"github.com/cjob/cjob/internal/sandbox"
 )
 
@@ -39,6 +41,24 @@ func newSandbox() *cobra.Command {
 		},
 	}
 	rm.Flags().StringVar(&container, "container", "", "full ID of the task's container")
-	c.AddCommand(probe, rm)
+	image := &cobra.Command{
+		Use:   "image",
+		Short: "Make the host sandbox image from this binary if the engine lacks it, and print its name",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			eng, err := engine.Dial(cmd.Context(), engine.Options{})
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			ref, err := sandbox.Ensure(cmd.Context(), eng)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), ref)
+			return nil
+		},
+	}
+	c.AddCommand(probe, rm, image)
 	return c
 }
