@@ -232,6 +232,9 @@ func roundCompose(ctx context.Context, eng *engine.Engine, cjobBin, file, dir st
 	if err != nil {
 		return s, fmt.Errorf("cjob dev export --compose: %w", err)
 	}
+	if out, err = composeV1(out); err != nil {
+		return s, err
+	}
 	if err := os.WriteFile(compose, out, 0o644); err != nil {
 		return s, err
 	}

@@ -37,7 +37,7 @@ addresses and ports in production's config work unchanged.`,
   cjob dev logs -f api
   cjob dev down --volumes`,
 	}
-	dev.AddCommand(newDevUp(g), newDevPlan(g), newDevExplain(g), newDevDown(g), newDevPs(g), newDevLogs(g), newDevSwap(g), newDevRestore(g))
+	dev.AddCommand(newDevUp(g), newDevPlan(g), newDevExplain(g), newDevDown(g), newDevPs(g), newDevLogs(g), newDevSwap(g), newDevRestore(g), newDevExport(g))
 	return dev
 }
 
@@ -541,3 +541,46 @@ func isTTY(w io.Writer) bool {
 
 var _ = sort.Strings
 var _ = plan.ActionNone
+
+func newDevExport(g *global) *cobra.Command {
+	var compose bool
+	c := &cobra.Command{
+		Use:   "export --compose",
+		Short: "Print the dev stack as a Compose file, so anyone can bring it up with docker compose",
+		Long: `Export prints the dev stack, after the rewrite, as a Compose file built
+with compose-go's types: the host sandboxes as services on the project
+network with production's names as aliases, each task sharing its
+sandbox's network and PID namespaces, and a small "-ready" service per HTTP
+or TCP check (images with no shell cannot run those checks themselves).
+Containers cjob starts carry the same Compose labels, so
+` + "`docker compose -p <project>-dev ps`" + ` lists them.`,
+		Example: `  cjob dev export --compose > compose.yml
+  docker compose -f compose.yml up -d`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !compose {
+				return fmt.Errorf("choose a format: --compose")
+			}
+			f, err := loadFile(g)
+			if err != nil {
+				return err
+			}
+			eng, err := dial(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			out, warnings, err := converge.ExportCompose(cmd.Context(), eng, f)
+			if err != nil {
+				return err
+			}
+			for _, w := range warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
+		},
+	}
+	c.Flags().BoolVar(&compose, "compose", false, "as a Compose file")
+	return c
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/apply"
+	"github.com/cjob/cjob/internal/compose/export"
 	"github.com/cjob/cjob/internal/engine"
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/progress"
@@ -62,6 +63,7 @@ func Prepare(ctx context.Context, eng *engine.Engine, opts Options) (*Prepared, 
 	if err != nil {
 		return nil, err
 	}
+	composeLabels(res.Stack)
 	obs := &stack.Observed{Volumes: map[string]bool{}}
 	if eng != nil {
 		obs, err = eng.Observe(ctx, f.Project, devenv.Env, res.Stack.Network)
@@ -162,4 +164,28 @@ func keepSwaps(st *stack.Stack, obs *stack.Observed, opts Options) []devenv.Note
 		notes = append(notes, devenv.Note{Subject: u.Job, Text: "swapped: runs " + image + ", built from " + dir + " (`cjob dev restore " + u.Job + "` reverts)"})
 	}
 	return notes
+}
+
+// composeLabels gives the dev stack's containers Docker Compose's labels, so
+// `docker compose -p <project>-dev ps` and `logs` list them and Docker
+// Desktop groups them, under the service names of `cjob dev export`.
+func composeLabels(st *stack.Stack) {
+	st.ExtraLabels = func(u *stack.Unit) map[string]string {
+		return export.Labels(st, u, u.Hash())
+	}
+}
+
+// ExportCompose is the dev stack as a Compose file (and warnings), with
+// the ports `dev up` would publish now.
+func ExportCompose(ctx context.Context, eng *engine.Engine, f *prodspec.File) ([]byte, []string, error) {
+	ref, err := sandbox.Ensure(ctx, eng)
+	if err != nil {
+		return nil, nil, err
+	}
+	prep, err := Prepare(ctx, eng, Options{File: f, Rewrite: devenv.Options{SandboxImage: ref}})
+	if err != nil {
+		return nil, nil, err
+	}
+	_, out, warnings, err := export.Compose(prep.Rewrite.Stack)
+	return out, warnings, err
 }

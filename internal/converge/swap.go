@@ -71,6 +71,7 @@ func findTargets(ctx context.Context, eng *engine.Engine, f *prodspec.File, job 
 	if err != nil {
 		return nil, err
 	}
+	composeLabels(res.Stack)
 	obs, err := eng.Observe(ctx, f.Project, devenv.Env, res.Stack.Network)
 	if err != nil {
 		return nil, err

@@ -73,6 +73,11 @@ type Stack struct {
 	Network string // the project network's name
 	Volumes []Volume
 	Units   []*Unit // sandboxes first, then tasks; each group sorted by Key
+
+	// ExtraLabels, when set, adds labels to every container (the Compose
+	// labels, so `docker compose ps` lists cjob's containers). They are not
+	// part of the config hash.
+	ExtraLabels func(u *Unit) map[string]string `json:"-"`
 }
 
 // Volume is a named volume the stack uses.
@@ -233,6 +238,11 @@ func (s *Stack) Labels(u *Unit) map[string]string {
 	}
 	if len(u.Spec.Publish) > 0 {
 		l[LabelPorts] = FormatPorts(u.Spec.Publish)
+	}
+	if s.ExtraLabels != nil {
+		for k, v := range s.ExtraLabels(u) {
+			l[k] = v
+		}
 	}
 	for k, v := range u.Spec.Labels {
 		l[k] = v
