@@ -247,7 +247,7 @@ func roundCompose(ctx context.Context, eng *engine.Engine, cjobBin, file, dir st
 	if err := dc("up", "-d"); err != nil {
 		return s, err
 	}
-	probe := project + "_h0_1"
+	probe := devenv.SandboxName(f.Project, "h0") // the export keeps cjob's container names
 	if s.cold, err = waitAnswers(ctx, eng, probe, targets, start); err != nil {
 		return s, err
 	}
