@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cjob/cjob/devenv"
@@ -98,6 +99,9 @@ func run(n, hosts, rounds int, image, cjobBin string, ways []string) error {
 		med[way] = m
 		fmt.Printf("%-22s %10s %10s %10s\n", label(way), ms(m.cold), ms(m.noop), ms(m.down))
 	}
+	if peakRSS > 0 {
+		fmt.Printf("cjob peak memory (max RSS of any cjob run): %.1f MiB\n", float64(peakRSS)/1024)
+	}
 	if c, ok := med["cjob"]; ok {
 		for _, other := range []string{"compose", "floor"} {
 			if o, ok := med[other]; ok && o.cold > 0 {
@@ -123,7 +127,11 @@ func ratio(a, b time.Duration) string {
 	if a == 0 || b == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.2fx", float64(a)/float64(b))
+	r := float64(a) / float64(b)
+	if r < 0.1 {
+		return fmt.Sprintf("%.3fx", r)
+	}
+	return fmt.Sprintf("%.2fx", r)
 }
 
 func ms(d time.Duration) string {
@@ -195,8 +203,15 @@ func lastLines(s string) string {
 	return strings.Join(lines, "; ")
 }
 
+// peakRSS is the largest resident set of any cjob run, in KiB.
+var peakRSS int64
+
 func sh(name string, args ...string) error {
-	out, err := exec.Command(name, args...).CombinedOutput()
+	cmd := exec.Command(name, args...)
+	out, err := cmd.CombinedOutput()
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && strings.HasSuffix(name, "cjob") && ru.Maxrss > peakRSS {
+		peakRSS = ru.Maxrss
+	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
