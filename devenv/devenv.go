@@ -140,10 +140,11 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 			res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("runs 1 of %d tasks (the one on %s); --replicas keep runs all", len(tasks), tasks[0].Host)})
 			tasks = tasks[:1]
 		}
-		var check *stack.Check
-		if j.Health != nil {
-			check = toCheck(j)
+		check := jobCheck(j)
+		if check != nil {
 			switch {
+			case check.Implicit:
+				res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("health: none declared; ready when port %d accepts connections", check.Port)})
 			case check.HTTP != "":
 				res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("health: GET %s on port %d, made by cjob through the host sandbox", check.HTTP, check.Port)})
 			case len(check.Cmd) > 0:
@@ -151,9 +152,6 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 			default:
 				res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("health: TCP connect to port %d, made by cjob through the host sandbox", check.Port)})
 			}
-		} else if p := j.MainPort(); p != 0 && !j.Oneshot {
-			check = &stack.Check{Port: p, Interval: 2 * time.Second, Timeout: 2 * time.Second, Retries: 30, Implicit: true}
-			res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("health: none declared; ready when port %d accepts connections", p)})
 		}
 		for _, t := range tasks {
 			sb := sandboxFor(t.Host)
@@ -171,18 +169,11 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 			u.Spec.Env = taskEnv(j, t, hostAddr, func(text string) {
 				res.Notes = append(res.Notes, Note{Subject: name, Text: text})
 			})
-			for _, v := range j.Volumes {
-				m, note := rewriteVolume(f.Project, Env, t.Host, v, opts.HostPathExists)
-				if note != "" {
-					res.Notes = append(res.Notes, Note{Subject: name, Text: note})
-				}
-				if m == nil {
-					continue
-				}
+			u.Spec.Mounts = taskMounts(f.Project, Env, t.Host, j, opts.HostPathExists, res)
+			for _, m := range u.Spec.Mounts {
 				if m.Type == "volume" {
 					volumes[m.Source] = true
 				}
-				u.Spec.Mounts = append(u.Spec.Mounts, *m)
 			}
 			// Names this job answers on: <job>.<service><suffix>, and
 			// <job><suffix> where the job name is unique.
@@ -245,6 +236,35 @@ func noteOrder(n Note) string {
 		return "1" + n.Subject
 	}
 	return "2" + n.Subject
+}
+
+// jobCheck is how readiness of a job's tasks is judged: its declared
+// health check, or, with none, a TCP connect to its main port (nil for a
+// job with no port, and for one-shot jobs, which are ready when they exit).
+func jobCheck(j *prodspec.Job) *stack.Check {
+	if j.Health != nil {
+		return toCheck(j)
+	}
+	if p := j.MainPort(); p != 0 && !j.Oneshot {
+		return &stack.Check{Port: p, Interval: 2 * time.Second, Timeout: 2 * time.Second, Retries: 30, Implicit: true}
+	}
+	return nil
+}
+
+// taskMounts rewrites a job's volumes for a task on host, noting each
+// rewrite.
+func taskMounts(project, env, host string, j *prodspec.Job, exists func(string) bool, res *Result) []stack.Mount {
+	var out []stack.Mount
+	for _, v := range j.Volumes {
+		m, note := rewriteVolume(project, env, host, v, exists)
+		if note != "" {
+			res.Notes = append(res.Notes, Note{Subject: j.FullName(), Text: note})
+		}
+		if m != nil {
+			out = append(out, *m)
+		}
+	}
+	return out
 }
 
 func toCheck(j *prodspec.Job) *stack.Check {

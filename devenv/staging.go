@@ -105,12 +105,7 @@ func RewriteStaging(f *prodspec.File, opts StagingOptions) (*Result, error) {
 	byJob := map[string][]string{}
 	for _, j := range f.Jobs() {
 		name := j.FullName()
-		var check *stack.Check
-		if j.Health != nil {
-			check = toCheck(j)
-		} else if p := j.MainPort(); p != 0 && !j.Oneshot {
-			check = &stack.Check{Port: p, Interval: 2 * time.Second, Timeout: 2 * time.Second, Retries: 30, Implicit: true}
-		}
+		check := jobCheck(j)
 		for _, t := range j.Tasks {
 			pool := opts.Assign[t.Host]
 			if pool == "" {
@@ -129,18 +124,11 @@ func RewriteStaging(f *prodspec.File, opts StagingOptions) (*Result, error) {
 			u.Spec.Env = taskEnv(j, t, hostAddr, func(text string) {
 				res.Notes = append(res.Notes, Note{Subject: name, Text: text})
 			})
-			for _, v := range j.Volumes {
-				m, note := rewriteVolume(f.Project, StagingEnv, t.Host, v, opts.HostPathExists)
-				if note != "" {
-					res.Notes = append(res.Notes, Note{Subject: name, Text: note})
-				}
-				if m == nil {
-					continue
-				}
+			u.Spec.Mounts = taskMounts(f.Project, StagingEnv, t.Host, j, opts.HostPathExists, res)
+			for _, m := range u.Spec.Mounts {
 				if m.Type == "volume" {
 					volumes[stack.VolumeKey(pool, m.Source)] = stack.Volume{Name: m.Source, Engine: pool}
 				}
-				u.Spec.Mounts = append(u.Spec.Mounts, *m)
 			}
 			for _, p := range j.Ports {
 				u.URLs = append(u.URLs, stack.URL{Port: p, Production: fmt.Sprintf("%s:%d", t.Host, p),
@@ -150,8 +138,12 @@ func RewriteStaging(f *prodspec.File, opts StagingOptions) (*Result, error) {
 			byJob[name] = append(byJob[name], u.Key)
 		}
 	}
+	jobByName := map[string]*prodspec.Job{}
+	for _, j := range f.Jobs() {
+		jobByName[j.FullName()] = j
+	}
 	for _, u := range st.Units {
-		for _, d := range f.Job(u.Job).DependsOn {
+		for _, d := range jobByName[u.Job].DependsOn {
 			u.DependsOn = append(u.DependsOn, byJob[d]...)
 		}
 		sort.Strings(u.DependsOn)

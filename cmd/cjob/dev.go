@@ -359,15 +359,15 @@ is given. Naming jobs removes only their containers.`,
 			if err != nil {
 				return err
 			}
+			jobs, err := resolveJobs(f, args)
+			if err != nil {
+				return err
+			}
 			var only map[string]bool
-			if len(args) > 0 {
+			if len(jobs) > 0 {
 				only = map[string]bool{}
-				for _, a := range args {
-					j, err := devenv.ResolveJob(f, a)
-					if err != nil {
-						return err
-					}
-					only[j.FullName()] = true
+				for _, j := range jobs {
+					only[j] = true
 				}
 			}
 			eng, err := dial(ctx, g)
