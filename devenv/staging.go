@@ -34,7 +34,47 @@ type StagingOptions struct {
 // dev rewrite with a different placement: no sandboxes, one engine per pool
 // host.
 func RewriteStaging(f *prodspec.File, opts StagingOptions) (*Result, error) {
-	f, envNotes, err := f.ForEnvironment(StagingEnv)
+	return rewriteOnto(f, StagingEnv, opts)
+}
+
+// ProdEnv is the environment name of production itself.
+const ProdEnv = "production"
+
+// RewriteProduction is production as the jobs file declares it: every task
+// on its own host's engine (the unit's Engine is the production host name),
+// with host networking; the production names are written into /etc/hosts
+// too, so a host whose DNS lags still reaches its peers by name. The
+// environment "production", when the file declares one, is applied first.
+func RewriteProduction(f *prodspec.File) (*Result, error) {
+	opts := StagingOptions{Assign: map[string]string{}, Address: map[string]string{}}
+	used := map[string]bool{}
+	for _, j := range f.Jobs() {
+		for _, t := range j.Tasks {
+			used[t.Host] = true
+		}
+	}
+	var missing []string
+	for _, h := range f.Hosts {
+		opts.Assign[h.Name] = h.Name
+		addr := h.Address
+		if addr == "" {
+			addr = h.Name + f.DNSSuffix
+		}
+		opts.Address[h.Name] = addr
+		if used[h.Name] && h.Docker == "" {
+			missing = append(missing, h.Name)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, fmt.Errorf("production host %s has no docker: endpoint; give each host its engine (docker: tcp://ADDRESS:2376 with tls:, or ssh://user@ADDRESS)", strings.Join(missing, ", "))
+	}
+	return rewriteOnto(f, ProdEnv, opts)
+}
+
+// rewriteOnto places every task on the engine its host is assigned to.
+func rewriteOnto(f *prodspec.File, envName string, opts StagingOptions) (*Result, error) {
+	f, envNotes, err := f.ForEnvironment(envName)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +85,7 @@ func RewriteStaging(f *prodspec.File, opts StagingOptions) (*Result, error) {
 	for _, n := range opts.PlacementNotes {
 		res.Notes = append(res.Notes, Note{Subject: "placement", Text: n})
 	}
-	st := &stack.Stack{Project: f.Project, Env: StagingEnv}
+	st := &stack.Stack{Project: f.Project, Env: envName}
 	res.Stack = st
 	stopTimeout := opts.StopTimeout
 	if stopTimeout == 0 {
@@ -71,7 +111,9 @@ func RewriteStaging(f *prodspec.File, opts StagingOptions) (*Result, error) {
 		}
 		extra[h.Name] = addr
 		extra[h.Name+f.DNSSuffix] = addr
-		res.Notes = append(res.Notes, Note{Subject: "host " + h.Name, Text: fmt.Sprintf("placed on pool host %s (%s); its names point there in every container's /etc/hosts", pool, addr)})
+		if envName != ProdEnv {
+			res.Notes = append(res.Notes, Note{Subject: "host " + h.Name, Text: fmt.Sprintf("placed on pool host %s (%s); its names point there in every container's /etc/hosts", pool, addr)})
+		}
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
@@ -113,7 +155,7 @@ func RewriteStaging(f *prodspec.File, opts StagingOptions) (*Result, error) {
 			}
 			num := t.Index + 1
 			u := &stack.Unit{
-				Key: TaskKey(name, num), Name: TaskName(f.Project, StagingEnv, j, num), Kind: stack.KindTask,
+				Key: TaskKey(name, num), Name: TaskName(f.Project, envName, j, num), Kind: stack.KindTask,
 				Service: j.Service, Job: name, Task: num, Host: t.Host, Engine: pool, Probe: opts.Address[pool],
 				Health: check, Oneshot: j.Oneshot, Critical: j.Critical,
 				Spec: stack.Spec{
@@ -124,7 +166,11 @@ func RewriteStaging(f *prodspec.File, opts StagingOptions) (*Result, error) {
 			u.Spec.Env = taskEnv(j, t, hostAddr, func(text string) {
 				res.Notes = append(res.Notes, Note{Subject: name, Text: text})
 			})
-			u.Spec.Mounts = taskMounts(f.Project, StagingEnv, t.Host, j, opts.HostPathExists, res)
+			if envName == ProdEnv {
+				u.Spec.Mounts = prodMounts(j)
+			} else {
+				u.Spec.Mounts = taskMounts(f.Project, envName, t.Host, j, opts.HostPathExists, res)
+			}
 			for _, m := range u.Spec.Mounts {
 				if m.Type == "volume" {
 					volumes[stack.VolumeKey(pool, m.Source)] = stack.Volume{Name: m.Source, Engine: pool}
@@ -154,4 +200,18 @@ func RewriteStaging(f *prodspec.File, opts StagingOptions) (*Result, error) {
 	st.Sort()
 	sort.SliceStable(res.Notes, func(i, k int) bool { return noteOrder(res.Notes[i]) < noteOrder(res.Notes[k]) })
 	return res, nil
+}
+
+// prodMounts are a job's volumes as production declares them: host paths
+// bound, named volumes by their own name (the engine creates them).
+func prodMounts(j *prodspec.Job) []stack.Mount {
+	var out []stack.Mount
+	for _, v := range j.Volumes {
+		typ := "volume"
+		if strings.HasPrefix(v.Source, "/") {
+			typ = "bind"
+		}
+		out = append(out, stack.Mount{Type: typ, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly})
+	}
+	return out
 }

@@ -71,7 +71,8 @@ addresses and ports working, so dev cannot drift from production.`,
 	pf.StringArrayVar(&g.set, "set", nil, "override a template var, key=value (repeatable)")
 	pf.StringVarP(&g.project, "project", "p", "", "project name (default: the project named in the jobs file)")
 	pf.StringVarP(&g.host, "docker-host", "H", "", "Docker engine endpoint (default: $DOCKER_HOST or the local socket)")
-	root.AddCommand(newRender(g), newValidate(g), newDev(g), newStaging(g), newDoctor(g), newSandbox(), newServeStatic(), newImport())
+	root.AddCommand(newRender(g), newValidate(g), newDev(g), newStaging(g), newDoctor(g), newSandbox(), newServeStatic(), newImport(), newServer())
+	root.AddCommand(newProdCommands(g)...)
 	addJobsFlag(root, g)
 	for _, path := range [][]string{{"dev", "up"}, {"dev", "plan"}, {"dev", "explain"}, {"dev", "down"}, {"dev", "logs"}, {"dev", "restore"}, {"staging", "logs"}} {
 		if c, _, err := root.Find(path); err == nil {
@@ -97,7 +98,7 @@ func addJobsFlag(c *cobra.Command, g *global) {
 	for _, sub := range c.Commands() {
 		addJobsFlag(sub, g)
 	}
-	if c.RunE == nil || c.Name() == "sandbox" || c.Name() == "serve-static" || c.Name() == "import" || c.Parent() != nil && c.Parent().Name() == "sandbox" {
+	if c.RunE == nil || c.Name() == "sandbox" || c.Name() == "serve-static" || c.Name() == "import" || c.Name() == "server" || c.Name() == "logs" && c.Parent() == c.Root() || c.Parent() != nil && c.Parent().Name() == "sandbox" {
 		return
 	}
 	const usage = "production jobs file (YAML, or the legacy protobuf text format)"

@@ -61,15 +61,31 @@ func DialPool(ctx context.Context, f *prodspec.File, timeout time.Duration) (*Po
 	if err != nil {
 		return nil, err
 	}
+	p, errs := DialHosts(ctx, hosts, timeout)
+	if len(errs) > 0 {
+		p.Close()
+		var lines []string
+		for _, h := range hosts {
+			if err := errs[h.Name]; err != nil {
+				lines = append(lines, fmt.Sprintf("pool host %s (%s): %v", h.Name, h.Docker, err))
+			}
+		}
+		return nil, fmt.Errorf("%d of %d pool hosts unreachable:\n  %s", len(lines), len(hosts), strings.Join(lines, "\n  "))
+	}
+	return p, nil
+}
+
+// DialHosts connects to the engines of hosts at once, each with a timeout
+// (0: 10 s). The pool holds the reachable ones; errs names the others.
+func DialHosts(ctx context.Context, hosts []*prodspec.Host, timeout time.Duration) (p *Pool, errs map[string]error) {
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
-	p := &Pool{Engines: map[string]*engine.Engine{}, Address: map[string]string{}, Memory: map[string]int64{}}
+	p = &Pool{Engines: map[string]*engine.Engine{}, Address: map[string]string{}, Memory: map[string]int64{}}
+	errs = map[string]error{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	var errs []string
 	for _, h := range hosts {
-		p.Names = append(p.Names, h.Name)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -92,9 +108,10 @@ func DialPool(ctx context.Context, f *prodspec.File, timeout time.Duration) (*Po
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				errs = append(errs, fmt.Sprintf("pool host %s (%s): %v", h.Name, h.Docker, err))
+				errs[h.Name] = err
 				return
 			}
+			p.Names = append(p.Names, h.Name)
 			p.Engines[h.Name] = e
 			p.Memory[h.Name] = mem
 			if h.Memory > 0 {
@@ -104,12 +121,8 @@ func DialPool(ctx context.Context, f *prodspec.File, timeout time.Duration) (*Po
 		}()
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		p.Close()
-		sort.Strings(errs)
-		return nil, fmt.Errorf("%d of %d pool hosts unreachable:\n  %s", len(errs), len(hosts), strings.Join(errs, "\n  "))
-	}
-	return p, nil
+	sort.Strings(p.Names)
+	return p, errs
 }
 
 // hostAddress is the address of a pool host: its address:, else the host

@@ -51,6 +51,7 @@ type Info struct {
 	CPUs          int
 	MemoryBytes   int64
 	Containers    int
+	Running       int
 }
 
 // Dial connects to the engine and negotiates the API version.
@@ -107,7 +108,7 @@ func (e *Engine) Info(ctx context.Context) (Info, error) {
 	return Info{
 		Host: e.host, ServerVersion: i.ServerVersion, APIVersion: e.APIVersion(),
 		OS: i.OperatingSystem, Arch: i.Architecture, CPUs: i.NCPU, MemoryBytes: i.MemTotal,
-		Containers: i.Containers,
+		Containers: i.Containers, Running: i.ContainersRunning,
 	}, nil
 }
 
@@ -154,8 +155,9 @@ func (e *Engine) Observe(ctx context.Context, project, env, networkName string) 
 
 func fromSummary(s container.Summary, networkName string) *stack.Container {
 	c := &stack.Container{
-		ID: s.ID, Image: s.Image, Labels: s.Labels,
+		ID: s.ID, Image: s.Image, ImageID: s.ImageID, Labels: s.Labels,
 		State: stack.ParseState(string(s.State)), Status: s.Status,
+		Created: time.Unix(s.Created, 0),
 	}
 	if len(s.Names) > 0 {
 		c.Name = strings.TrimPrefix(s.Names[0], "/")

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // State is a container's run state as the engine reports it.
@@ -60,6 +61,8 @@ type Container struct {
 	IP        string // address on the project network
 	Ports     []Publish
 	Engine    string // the engine it was observed on; "" for a single-engine stack
+	ImageID   string
+	Created   time.Time
 }
 
 // Key is the unit key recorded on the container.

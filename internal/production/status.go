@@ -1,0 +1,158 @@
+package production
+
+import (
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/prodspec"
+)
+
+// Task is one task of a job as production holds it.
+type Task struct {
+	Task      int       `json:"task"`
+	Host      string    `json:"host"`
+	Container string    `json:"container,omitempty"`
+	ID        string    `json:"id,omitempty"`
+	Image     string    `json:"image,omitempty"`
+	ImageID   string    `json:"image_id,omitempty"`
+	State     string    `json:"state"` // running, exited, created, missing, ...
+	Status    string    `json:"status,omitempty"`
+	Health    string    `json:"health,omitempty"` // healthy, unhealthy: <why>, or "" when not checked
+	Version   int64     `json:"version,omitempty"`
+	Outdated  bool      `json:"outdated"`
+	Memory    int64     `json:"memory_bytes,omitempty"`
+	Created   time.Time `json:"created,omitzero"`
+	Unplanned bool      `json:"unplanned,omitempty"` // a container the version does not declare (an old task)
+}
+
+// Job is one job's state: what the pushed version wants and what runs.
+type Job struct {
+	Job      string   `json:"job"`
+	Service  string   `json:"service"`
+	Image    string   `json:"image"`  // the pushed version's image
+	Needed   int      `json:"needed"` // tasks declared
+	Critical bool     `json:"critical"`
+	Oneshot  bool     `json:"oneshot,omitempty"`
+	Running  int      `json:"running"`
+	Outdated int      `json:"outdated"` // tasks whose container was made from another config
+	Desired  string   `json:"desired"`  // "up" or "down" (operator's last word; "up" by default)
+	State    string   `json:"state"`    // ok, outdated, degraded, down, stopped, completed
+	Versions []int64  `json:"versions,omitempty"`
+	Hosts    []string `json:"hosts"`
+	Tasks    []Task   `json:"tasks"`
+}
+
+// Status joins a version and what the hosts hold into per-job state.
+// desired gives the operator's up/down per job ("" = up).
+func Status(t Target, obs *stack.Observed, desired func(job string) string) ([]Job, error) {
+	st, err := Desired(t)
+	if err != nil {
+		return nil, err
+	}
+	byKey := obs.ByKey()
+	seen := map[string]bool{}
+	var out []Job
+	for _, j := range t.File.Jobs() {
+		name := j.FullName()
+		js := Job{Job: name, Service: j.Service, Image: j.Image, Needed: len(j.Tasks), Critical: j.Critical, Oneshot: j.Oneshot, Desired: "up"}
+		if desired != nil && desired(name) != "" {
+			js.Desired = desired(name)
+		}
+		versions := map[int64]bool{}
+		hosts := map[string]bool{}
+		for _, u := range JobUnits(st, name) {
+			seen[u.Key] = true
+			hosts[u.Host] = true
+			ts := Task{Task: u.Task, Host: u.Host, State: "missing"}
+			if cs := byKey[u.Key]; len(cs) > 0 {
+				c := cs[0]
+				for _, o := range cs {
+					if o.State == stack.StateRunning {
+						c = o
+					}
+				}
+				ts = fromContainer(c, u.Task, u.Host)
+				ts.Outdated = c.Hash() != u.Hash() || c.Engine != u.Engine
+				if c.State == stack.StateRunning {
+					js.Running++
+				}
+				if ts.Outdated {
+					js.Outdated++
+				}
+				if ts.Version > 0 {
+					versions[ts.Version] = true
+				}
+			}
+			js.Tasks = append(js.Tasks, ts)
+		}
+		for _, c := range obs.Containers {
+			if c.Labels[stack.LabelJob] == name && !seen[c.Key()] {
+				ts := fromContainer(c, atoi(c.Labels[stack.LabelTask]), c.Labels[stack.LabelHost])
+				ts.Unplanned, ts.Outdated = true, true
+				js.Tasks = append(js.Tasks, ts)
+			}
+		}
+		for v := range versions {
+			js.Versions = append(js.Versions, v)
+		}
+		sort.Slice(js.Versions, func(a, b int) bool { return js.Versions[a] < js.Versions[b] })
+		for h := range hosts {
+			js.Hosts = append(js.Hosts, h)
+		}
+		sort.Strings(js.Hosts)
+		js.State = jobState(js)
+		out = append(out, js)
+	}
+	return out, nil
+}
+
+func fromContainer(c *stack.Container, task int, host string) Task {
+	v, _ := strconv.ParseInt(c.Labels[stack.LabelVersion], 10, 64)
+	return Task{Task: task, Host: host, Container: c.Name, ID: c.ID, Image: c.Image, ImageID: c.ImageID,
+		State: c.State.String(), Status: c.Status, Version: v, Created: c.Created}
+}
+
+func jobState(j Job) string {
+	completed := 0
+	for _, t := range j.Tasks {
+		if j.Oneshot && t.State == "exited" && !t.Outdated {
+			completed++
+		}
+	}
+	switch {
+	case j.Desired == "down" && j.Running == 0:
+		return "stopped"
+	case j.Oneshot && completed == j.Needed:
+		return "completed"
+	case j.Running == 0:
+		return "down"
+	case j.Running < j.Needed:
+		return "degraded"
+	case j.Outdated > 0:
+		return "outdated"
+	}
+	return "ok"
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// Hosts of a file that run at least one task, sorted.
+func UsedHosts(f *prodspec.File) []string {
+	set := map[string]bool{}
+	for _, j := range f.Jobs() {
+		for _, t := range j.Tasks {
+			set[t.Host] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for h := range set {
+		out = append(out, h)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,455 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cjob/cjob/internal/api"
+	"github.com/cjob/cjob/internal/jobdiff"
+	"github.com/cjob/cjob/internal/plan"
+	"github.com/cjob/cjob/internal/production"
+	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/store"
+	"github.com/cjob/cjob/prodspec"
+)
+
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	in := api.Info{Etcd: s.o.Store.Endpoints(), Embedded: s.o.Store.Embedded(), PollInterval: s.o.PollInterval.String(),
+		Started: s.started, Webhook: s.o.Webhook != ""}
+	if h := s.current(); h != nil {
+		in.Head, in.Project, in.Hosts = h.v.Number, h.file.Project, len(h.file.Hosts)
+	}
+	if snap := s.snapshot(); snap != nil {
+		in.PolledAt = snap.At
+	}
+	writeJSON(w, http.StatusOK, in)
+}
+
+func (s *Server) versions(w http.ResponseWriter, r *http.Request) {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	before, _ := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
+	vs, err := s.o.Store.Versions(r.Context(), store.ListOptions{Limit: limit, Before: before})
+	if err != nil {
+		writeErr(w, http.StatusServiceUnavailable, "reading versions: "+err.Error(), "")
+		return
+	}
+	if vs == nil {
+		vs = []store.Version{}
+	}
+	writeJSON(w, http.StatusOK, vs)
+}
+
+// loadVersion reads version n (0: head) and parses it.
+func (s *Server) loadVersion(ctx context.Context, n int64) (store.Version, *prodspec.File, error) {
+	var v store.Version
+	var err error
+	if n == 0 {
+		v, err = s.o.Store.Head(ctx)
+	} else {
+		v, err = s.o.Store.Version(ctx, n)
+	}
+	if err != nil {
+		return v, nil, err
+	}
+	f, err := prodspec.Parse(fmt.Sprintf("version %d", v.Number), []byte(v.File), prodspec.LoadOptions{})
+	return v, f, err
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	var n int64
+	if p := r.PathValue("n"); p != "head" {
+		var err error
+		if n, err = strconv.ParseInt(p, 10, 64); err != nil || n <= 0 {
+			writeErr(w, http.StatusBadRequest, fmt.Sprintf("version %q: want a number or \"head\"", p), "")
+			return
+		}
+	}
+	v, f, err := s.loadVersion(r.Context(), n)
+	if err != nil {
+		storeErr(w, err, "version")
+		return
+	}
+	var prev *prodspec.File
+	if v.Previous > 0 {
+		if _, pf, err := s.loadVersion(r.Context(), v.Previous); err == nil {
+			prev = pf
+		}
+	}
+	masked, err := jobdiff.MaskRendered(fmt.Sprintf("version %d", v.Number), []byte(v.File))
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err.Error(), "")
+		return
+	}
+	v.File = string(masked)
+	writeJSON(w, http.StatusOK, api.VersionDetail{Version: v, JobHashes: jobdiff.JobHashes(f), Diff: jobdiff.FilesMasked(prev, f)})
+}
+
+func storeErr(w http.ResponseWriter, err error, what string) {
+	switch {
+	case errors.Is(err, store.ErrEmpty):
+		writeErr(w, http.StatusNotFound, "nothing has been pushed yet", "push a jobs file with `cjob push -f jobs.yml`")
+	case errors.Is(err, store.ErrNotFound):
+		writeErr(w, http.StatusNotFound, what+" not found: "+err.Error(), "list the versions with `cjob history`")
+	default:
+		writeErr(w, http.StatusServiceUnavailable, what+": "+err.Error(), "is etcd up? `cjob server` logs say more")
+	}
+}
+
+// needHead answers 404 when nothing was pushed yet.
+func (s *Server) needHead(w http.ResponseWriter) *head {
+	h := s.current()
+	if h == nil {
+		writeErr(w, http.StatusNotFound, "nothing has been pushed yet", "push a jobs file with `cjob push -f jobs.yml`")
+	}
+	return h
+}
+
+// jobStates computes every job's state from the head and the last poll
+// (polled now when fresh=1 or when there is no poll yet).
+func (s *Server) jobStates(r *http.Request, h *head) ([]production.Job, error) {
+	snap := s.snapshot()
+	if snap == nil || r.URL.Query().Get("fresh") != "" {
+		snap = s.pollOnce(r.Context())
+	}
+	states, _ := s.o.Store.JobStates(r.Context())
+	jobs, err := production.Status(production.Target{File: h.file, Version: h.v.Number}, snap.Observed, func(job string) string {
+		return states[job].Desired
+	})
+	if err != nil {
+		return nil, err
+	}
+	snap.Decorate(jobs)
+	return jobs, nil
+}
+
+func (s *Server) jobs(w http.ResponseWriter, r *http.Request) {
+	h := s.needHead(w)
+	if h == nil {
+		return
+	}
+	jobs, err := s.jobStates(r, h)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err.Error(), "")
+		return
+	}
+	writeJSON(w, http.StatusOK, jobs)
+}
+
+// resolve finds the job named in the path in the head version.
+func (s *Server) resolve(w http.ResponseWriter, r *http.Request) (*head, string) {
+	h := s.needHead(w)
+	if h == nil {
+		return nil, ""
+	}
+	job, err := production.ResolveJob(h.file, r.PathValue("job"))
+	if err != nil {
+		writeErr(w, http.StatusNotFound, fmt.Sprintf("version %d: %v", h.v.Number, err), "list the jobs with `cjob list`")
+		return nil, ""
+	}
+	return h, job
+}
+
+func (s *Server) job(w http.ResponseWriter, r *http.Request) {
+	h, job := s.resolve(w, r)
+	if h == nil {
+		return
+	}
+	jobs, err := s.jobStates(r, h)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err.Error(), "")
+		return
+	}
+	for _, j := range jobs {
+		if j.Job == job {
+			writeJSON(w, http.StatusOK, j)
+			return
+		}
+	}
+	writeErr(w, http.StatusNotFound, "job "+job+" not found", "")
+}
+
+// history lists the versions in which the job's definition changed.
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	h, job := s.resolve(w, r)
+	if h == nil {
+		return
+	}
+	out, err := s.jobHistory(r.Context(), job, 0)
+	if err != nil {
+		storeErr(w, err, "history")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// jobHistory walks the versions newest first (at most limit results; 0:
+// all) and keeps those that changed the job.
+func (s *Server) jobHistory(ctx context.Context, job string, limit int) ([]api.JobHistory, error) {
+	vs, err := s.o.Store.Versions(ctx, store.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := []api.JobHistory{}
+	var newer *prodspec.File
+	var newerV store.Version
+	for i := 0; i <= len(vs); i++ {
+		var f *prodspec.File
+		if i < len(vs) {
+			if _, f, err = s.loadVersion(ctx, vs[i].Number); err != nil {
+				return nil, err
+			}
+		}
+		if newer != nil {
+			d := jobdiff.FilesMasked(f, newer)
+			for k := range d.Jobs {
+				if d.Jobs[k].Job == job {
+					out = append(out, api.JobHistory{Version: newerV, Change: &d.Jobs[k]})
+				}
+			}
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+		}
+		if i < len(vs) {
+			newer, newerV = f, vs[i]
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) tags(w http.ResponseWriter, r *http.Request) {
+	h, job := s.resolve(w, r)
+	if h == nil {
+		return
+	}
+	j := h.file.Job(job)
+	out := api.Tags{Job: job, Image: j.Image, Running: []production.Task{}}
+	if jobs, err := s.jobStates(r, h); err == nil {
+		for _, js := range jobs {
+			if js.Job == job {
+				for _, t := range js.Tasks {
+					if t.ID != "" {
+						out.Running = append(out.Running, t)
+					}
+				}
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	tags, err := s.o.Registry.Tags(ctx, j.Image)
+	if err != nil {
+		writeErr(w, http.StatusBadGateway, err.Error(), "")
+		return
+	}
+	out.Tags = tags
+	writeJSON(w, http.StatusOK, out)
+}
+
+// diff says, job by job, how what runs differs from the head version.
+func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
+	h := s.needHead(w)
+	if h == nil {
+		return
+	}
+	snap := s.pollOnce(r.Context())
+	st, err := production.Desired(production.Target{File: h.file, Version: h.v.Number})
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err.Error(), "")
+		return
+	}
+	p := plan.Reconcile(st, snap.Observed, plan.Options{})
+	byJob := map[string]*api.JobDiff{}
+	var order []string
+	for _, op := range p.Ops {
+		if !op.Changes() {
+			continue
+		}
+		job := ""
+		switch {
+		case op.Unit != nil:
+			job = op.Unit.Job
+		case op.Current != nil:
+			job = op.Current.Labels[stack.LabelJob]
+		}
+		if job == "" {
+			continue
+		}
+		d := byJob[job]
+		if d == nil {
+			d = &api.JobDiff{Job: job}
+			byJob[job] = d
+			order = append(order, job)
+		}
+		d.Tasks = append(d.Tasks, fmt.Sprintf("%s: %s (%s)", op.Subject, op.Action, maskCause(op.Cause)))
+	}
+	for _, n := range snap.Nodes {
+		if !n.Reachable {
+			d := &api.JobDiff{Job: "(host " + n.Name + ")", Tasks: []string{"unreachable: " + n.Error}}
+			byJob[d.Job] = d
+			order = append(order, d.Job)
+		}
+	}
+	sort.Strings(order)
+	out := []api.JobDiff{}
+	for _, j := range order {
+		out = append(out, *byJob[j])
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// maskCause hides env values in a plan's cause text ("env DB_PASSWORD
+// changed" names keys only, but be safe with anything "K=V"-shaped).
+func maskCause(c string) string {
+	words := strings.Fields(c)
+	for i, w := range words {
+		if k, v, ok := strings.Cut(w, "="); ok && v != "" {
+			words[i] = k + "=" + jobdiff.MaskValue(k, v)
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+func (s *Server) nodes(w http.ResponseWriter, r *http.Request) {
+	if s.needHead(w) == nil {
+		return
+	}
+	snap := s.snapshot()
+	if snap == nil || r.URL.Query().Get("fresh") != "" {
+		snap = s.pollOnce(r.Context())
+	}
+	writeJSON(w, http.StatusOK, snap.Nodes)
+}
+
+func (s *Server) containers(w http.ResponseWriter, r *http.Request) {
+	h := s.needHead(w)
+	if h == nil {
+		return
+	}
+	jobs, err := s.jobStates(r, h)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err.Error(), "")
+		return
+	}
+	out := []api.Container{}
+	for _, j := range jobs {
+		for _, t := range j.Tasks {
+			if t.ID != "" {
+				out = append(out, api.Container{Task: t, Job: j.Job})
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// findContainer looks a container up by name or ID prefix in the last poll.
+func (s *Server) findContainer(w http.ResponseWriter, r *http.Request) (*stack.Container, *head) {
+	h := s.needHead(w)
+	if h == nil {
+		return nil, nil
+	}
+	name := r.PathValue("name")
+	for _, snap := range []*production.Snapshot{s.snapshot(), nil} {
+		if snap == nil {
+			snap = s.pollOnce(r.Context())
+		}
+		for _, c := range snap.Observed.Containers {
+			if c.Name == name || (len(name) >= 6 && strings.HasPrefix(c.ID, name)) {
+				return c, h
+			}
+		}
+	}
+	writeErr(w, http.StatusNotFound, "no production container "+name, "list them with `cjob status JOB`")
+	return nil, nil
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	c, h := s.findContainer(w, r)
+	if c == nil {
+		return
+	}
+	engines, errs := s.hosts.Engines(r.Context(), h.file, []string{c.Engine})
+	if err := errs[c.Engine]; err != nil {
+		writeErr(w, http.StatusBadGateway, err.Error(), "")
+		return
+	}
+	tail := r.URL.Query().Get("tail")
+	if tail == "" {
+		tail = "200"
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	fw := flushWriter{w}
+	follow := r.URL.Query().Get("follow") != ""
+	if err := engines[c.Engine].Logs(r.Context(), c.ID, tail, follow, r.URL.Query().Get("timestamps") != "", fw); err != nil && r.Context().Err() == nil {
+		fmt.Fprintf(fw, "\ncjob: log stream ended: %v\n", err)
+	}
+}
+
+type flushWriter struct{ w http.ResponseWriter }
+
+func (f flushWriter) Write(b []byte) (int, error) {
+	n, err := f.w.Write(b)
+	if fl, ok := f.w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	return n, err
+}
+
+// inspect is the container's `docker inspect` with env secrets masked.
+func (s *Server) inspect(w http.ResponseWriter, r *http.Request) {
+	c, h := s.findContainer(w, r)
+	if c == nil {
+		return
+	}
+	engines, errs := s.hosts.Engines(r.Context(), h.file, []string{c.Engine})
+	if err := errs[c.Engine]; err != nil {
+		writeErr(w, http.StatusBadGateway, err.Error(), "")
+		return
+	}
+	raw, err := engines[c.Engine].InspectRaw(r.Context(), c.ID)
+	if err != nil {
+		writeErr(w, http.StatusBadGateway, err.Error(), "")
+		return
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		writeErr(w, http.StatusBadGateway, err.Error(), "")
+		return
+	}
+	if cfg, ok := doc["Config"].(map[string]any); ok {
+		if env, ok := cfg["Env"].([]any); ok {
+			var list []string
+			for _, e := range env {
+				if s, ok := e.(string); ok {
+					list = append(list, s)
+				}
+			}
+			cfg["Env"] = jobdiff.MaskEnv(list)
+		}
+		if labels, ok := cfg["Labels"].(map[string]any); ok {
+			delete(labels, stack.LabelSpec) // holds the env unmasked
+		}
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	evs, err := s.o.Store.Events(r.Context(), store.EventFilter{Limit: limit, Target: r.URL.Query().Get("target"), Action: r.URL.Query().Get("action")})
+	if err != nil {
+		storeErr(w, err, "events")
+		return
+	}
+	if evs == nil {
+		evs = []store.Event{}
+	}
+	writeJSON(w, http.StatusOK, evs)
+}

@@ -1,0 +1,162 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cjob/cjob/internal/jobdiff"
+	"github.com/cjob/cjob/internal/production"
+	"github.com/cjob/cjob/internal/store"
+	"github.com/cjob/cjob/prodspec"
+)
+
+// watch follows the store's head: every new version becomes the head, the
+// jobs it changes are outdated (logged, recorded, and sent to the webhook).
+func (s *Server) watch(ctx context.Context, seen int64) {
+	for v := range s.o.Store.WatchHead(ctx) {
+		if v.Number <= seen {
+			continue
+		}
+		seen = v.Number
+		if err := s.setHead(v); err != nil {
+			s.o.Logf("version %d by %s does not load, keeping version %d: %v", v.Number, v.Author, headNumber(s.current()), err)
+			continue
+		}
+		var prev *prodspec.File
+		if v.Previous > 0 {
+			if _, pf, err := s.loadVersion(ctx, v.Previous); err == nil {
+				prev = pf
+			}
+		}
+		cur, err := prodspec.Parse(fmt.Sprintf("version %d", v.Number), []byte(v.File), prodspec.LoadOptions{})
+		if err != nil {
+			continue
+		}
+		d := jobdiff.FilesMasked(prev, cur)
+		jobs := d.JobNames()
+		s.o.Logf("version %d pushed by %s (%q): %s", v.Number, v.Author, v.Message, outdatedText(jobs))
+		s.record(ctx, store.Event{Who: v.Author, Action: "outdated", Version: v.Number, Result: "ok",
+			Detail: fmt.Sprintf("version %d: %s", v.Number, outdatedText(jobs))})
+		if s.o.Webhook != "" {
+			go s.notify(ctx, v, d)
+		}
+		s.kickPoll()
+	}
+}
+
+func headNumber(h *head) int64 {
+	if h == nil {
+		return 0
+	}
+	return h.v.Number
+}
+
+func outdatedText(jobs []string) string {
+	switch len(jobs) {
+	case 0:
+		return "no job changed"
+	case 1:
+		return "job " + jobs[0] + " is outdated"
+	}
+	return fmt.Sprintf("%d jobs are outdated: %s", len(jobs), strings.Join(jobs, ", "))
+}
+
+// Webhook is the body POSTed to the webhook on every new version.
+type Webhook struct {
+	Event    string        `json:"event"` // "version"
+	Version  store.Version `json:"version"`
+	Outdated []string      `json:"outdated"`
+	Diff     jobdiff.Diff  `json:"diff"`
+	Text     string        `json:"text"` // one line for chat tools
+}
+
+// notify POSTs the new version to the webhook, trying three times.
+func (s *Server) notify(ctx context.Context, v store.Version, d jobdiff.Diff) {
+	v.File = ""
+	body, _ := json.Marshal(Webhook{Event: "version", Version: v, Outdated: d.JobNames(), Diff: d,
+		Text: fmt.Sprintf("cjob: version %d pushed by %s: %s", v.Number, v.Author, outdatedText(d.JobNames()))})
+	var last error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Duration(attempt) * 2 * time.Second):
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		req, _ := http.NewRequestWithContext(rctx, "POST", s.o.Webhook, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("User-Agent", "cjob-server")
+		resp, err := http.DefaultClient.Do(req)
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 300 {
+				s.record(ctx, store.Event{Who: "cjob-server", Action: "webhook", Version: v.Number, Result: "ok", Detail: s.o.Webhook + ": " + resp.Status})
+				return
+			}
+			err = fmt.Errorf("answered %s", resp.Status)
+		}
+		last = err
+	}
+	s.o.Logf("webhook %s: %v (gave up after 3 tries)", s.o.Webhook, last)
+	s.record(ctx, store.Event{Who: "cjob-server", Action: "webhook", Version: v.Number, Result: "failed", Detail: fmt.Sprintf("%s: %v", s.o.Webhook, last)})
+}
+
+func (s *Server) snapshot() *production.Snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.snap
+}
+
+// pollOnce polls every host of the head now and keeps the result.
+func (s *Server) pollOnce(ctx context.Context) *production.Snapshot {
+	h := s.current()
+	if h == nil {
+		return &production.Snapshot{At: time.Now(), Observed: emptyObserved()}
+	}
+	snap := production.Poll(ctx, s.hosts, production.Target{File: h.file, Version: h.v.Number},
+		production.PollOptions{Timeout: s.o.PollTimeout, Probe: s.o.Probe})
+	s.mu.Lock()
+	if s.snap == nil || !snap.At.Before(s.snap.At) {
+		s.snap = snap
+	}
+	s.mu.Unlock()
+	return snap
+}
+
+func (s *Server) kickPoll() {
+	select {
+	case s.pollNow <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Server) pollLoop(ctx context.Context) {
+	t := time.NewTicker(s.o.PollInterval)
+	defer t.Stop()
+	down := map[string]bool{}
+	for {
+		snap := s.pollOnce(ctx)
+		for _, n := range snap.Nodes {
+			if !n.Reachable && !down[n.Name] {
+				s.o.Logf("host %s unreachable: %s", n.Name, n.Error)
+			} else if n.Reachable && down[n.Name] {
+				s.o.Logf("host %s reachable again", n.Name)
+			}
+			down[n.Name] = !n.Reachable
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.pollNow:
+		}
+	}
+}
