@@ -11,6 +11,7 @@
 #   POOL_NET=10.210.0              the /24 of the pool: bridge .1, hosts .11, .12, ...
 #   POOL_IMAGES="coding/git:1.0.0" images of the main engine to load into each engine
 #   POOL_DRIVERS="overlay2 fuse-overlayfs vfs"  storage drivers to try, in order
+#   POOL_DOCKERD_ARGS=""           more dockerd flags, e.g. "--insecure-registry 10.210.0.1:5077"
 #
 # Needs root, docker.io (dockerd, containerd, docker), iproute2, util-linux.
 # Layout, for pool NAME: bridge NAME-br; per host I: netns NAME-stg-I with
@@ -87,7 +88,7 @@ engine() {
 			--data-root "$data/docker" --exec-root "$run/x" --pidfile "$run/dockerd.pid" \
 			--containerd "$run/c.sock" --containerd-namespace "$ns" --containerd-plugins-namespace "${ns}p" \
 			--storage-driver "$drv" --bridge none --iptables=false --ip-masq=false \
-			--shutdown-timeout 5 >>"$run/dockerd.log" 2>&1 &
+			--shutdown-timeout 5 ${POOL_DOCKERD_ARGS:-} >>"$run/dockerd.log" 2>&1 &
 		pid=$!
 		for _ in $(seq 600); do
 			docker -H "$sock" version >/dev/null 2>&1 && { echo "$drv" >"$run/driver"; return 0; }

@@ -304,7 +304,7 @@ one job, each task: host, container, image, state, health, version, memory.`,
 				}
 				mem := ""
 				if tk.Memory > 0 {
-					mem = prodspec.FormatSize(tk.Memory)
+					mem = humanSize(tk.Memory)
 				}
 				state := tk.State
 				if tk.Status != "" {
@@ -336,7 +336,7 @@ func nodeTable(out io.Writer, pal table.Palette, nodes []production.Node) error 
 		}
 		mem := ""
 		if n.MemoryBytes > 0 {
-			mem = prodspec.FormatSize(n.MemoryBytes)
+			mem = humanSize(n.MemoryBytes)
 		}
 		t.Row(n.Name, n.Address, state, fmt.Sprintf("%d/%d", n.TasksRunning, n.Tasks), strconv.Itoa(n.CPUs), mem, n.EngineVersion, fmt.Sprintf("%d (%d running)", n.Containers, n.Running))
 	}
@@ -495,10 +495,10 @@ are never shown; a change to one is reported as such.`,
 }
 
 var actionHelp = map[string][3]string{
-	"up": {"up <job>", "Start every task of a job with the pushed config",
-		"  cjob up coding-core.api\n  cjob up api --json"},
-	"down": {"down <job>", "Stop and remove every task of a job",
-		"  cjob down coding-mail.sms"},
+	"up": {"up <job>... | --all", "Start every task of a job with the pushed config",
+		"  cjob up coding-core.api\n  cjob up web api      # api first: web depends on it\n  cjob up --all        # every job, dependencies first"},
+	"down": {"down <job>... | --all", "Stop and remove every task of a job",
+		"  cjob down coding-mail.sms\n  cjob down --all"},
 	"reload": {"reload <job> [task]", "Recreate one or all tasks of a job with the newest pushed config",
 		"  cjob reload api\n  cjob reload api 2      # only task 2"},
 	"rolling-update": {"rolling-update <job>", "Move a job onto the pushed config (or --image TAG) task by task; roll back on failure",
@@ -513,14 +513,26 @@ func newJobAction(action string) *cobra.Command {
 		req   api.ActionRequest
 		image string
 		mode  = progress.Auto
+		all   bool
 	)
 	h := actionHelp[action]
+	many := action == "up" || action == "down"
+	args := cobra.RangeArgs(1, 2)
+	if many {
+		args = cobra.ArbitraryArgs
+	}
 	c := &cobra.Command{
 		Use:     h[0],
 		Short:   h[1],
 		Example: h[2],
-		Args:    cobra.RangeArgs(1, 2),
+		Args:    args,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if many {
+				if all == (len(args) > 0) {
+					return fmt.Errorf("%s: name jobs or give --all", action)
+				}
+				return runMany(cmd, &rm, action, args, all, mode)
+			}
 			if len(args) == 2 {
 				if action != "reload" {
 					return fmt.Errorf("%s takes one job", action)
@@ -537,6 +549,9 @@ func newJobAction(action string) *cobra.Command {
 	}
 	rm.register(c, true)
 	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
+	if many {
+		c.Flags().BoolVar(&all, "all", false, "every job of the pushed version")
+	}
 	switch action {
 	case "rolling-update":
 		c.Flags().StringVar(&image, "image", "", "roll onto this tag of the job's image (pushes a version naming it)")
@@ -584,7 +599,8 @@ func runAction(cmd *cobra.Command, rm *remote, action, job string, req api.Actio
 	for _, w := range warnings {
 		fmt.Fprintf(errw, "note: %s\n", w)
 	}
-	if o := res.Outcome; o != nil {
+	if o := res.Outcome; o != nil && mode == progress.Quiet {
+		// Otherwise the progress output showed them, with their log tails.
 		for _, f := range o.Failures {
 			fmt.Fprintf(out, "  failed: %s\n", f)
 		}
@@ -781,4 +797,76 @@ func newLogs() *cobra.Command {
 	c.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
 	c.Flags().StringVar(&tail, "tail", "200", "lines from the end (\"all\" for every line)")
 	return c
+}
+
+// runMany runs up or down on several jobs, one after another, in
+// dependency order (down in reverse), stopping at the first failure.
+func runMany(cmd *cobra.Command, rm *remote, action string, names []string, all bool, mode progress.Mode) error {
+	head, err := rm.client().Version(cmd.Context(), 0)
+	if err != nil {
+		return err
+	}
+	f, err := prodspec.Parse(fmt.Sprintf("version %d", head.Number), []byte(head.File), prodspec.LoadOptions{})
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		full, err := production.ResolveJob(f, n)
+		if err != nil {
+			return err
+		}
+		want[full] = true
+	}
+	var order []string
+	seen := map[string]bool{}
+	var visit func(j *prodspec.Job)
+	visit = func(j *prodspec.Job) {
+		if seen[j.FullName()] {
+			return
+		}
+		seen[j.FullName()] = true
+		for _, d := range j.DependsOn {
+			if dj := f.Job(d); dj != nil {
+				visit(dj)
+			}
+		}
+		if all || want[j.FullName()] {
+			order = append(order, j.FullName())
+		}
+	}
+	for _, j := range f.Jobs() {
+		visit(j)
+	}
+	if action == "down" {
+		for i, k := 0, len(order)-1; i < k; i, k = i+1, k-1 {
+			order[i], order[k] = order[k], order[i]
+		}
+	}
+	for i, job := range order {
+		if len(order) > 1 && !rm.asJSON {
+			fmt.Fprintf(cmd.ErrOrStderr(), "[%d/%d] %s %s\n", i+1, len(order), action, job)
+		}
+		if err := runAction(cmd, rm, action, job, api.ActionRequest{}, mode); err != nil {
+			if i < len(order)-1 {
+				return fmt.Errorf("%w\n  stopped before %s", err, strings.Join(order[i+1:], ", "))
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// humanSize is a byte count for people: 23.5GiB, 812MiB, 64KiB.
+func humanSize(n int64) string {
+	const k = 1024
+	switch {
+	case n >= k*k*k:
+		return strconv.FormatFloat(float64(n)/(k*k*k), 'f', 1, 64) + "GiB"
+	case n >= k*k:
+		return strconv.FormatFloat(float64(n)/(k*k), 'f', 0, 64) + "MiB"
+	case n >= k:
+		return strconv.FormatFloat(float64(n)/k, 'f', 0, 64) + "KiB"
+	}
+	return strconv.FormatInt(n, 10) + "B"
 }

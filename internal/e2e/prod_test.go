@@ -457,3 +457,64 @@ func TestProduction(t *testing.T) {
 		t.Errorf("webhook saw versions %v, want all 6", got)
 	}
 }
+
+// TestServerEmbedded: `cjob server` with nothing but a data dir is a
+// complete server (embedded etcd, a generated token); a restart keeps every
+// version; a second server on the same data dir is refused; a host that
+// cannot be reached is reported, not waited for.
+func TestServerEmbedded(t *testing.T) {
+	needBinary(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	srv := startServer(t, "", "--data-dir", data, "--host-timeout", "500ms")
+	b, err := os.ReadFile(filepath.Join(data, "token"))
+	if err != nil {
+		t.Fatalf("no generated token: %v\n%s", err, srv.output())
+	}
+	if fi, _ := os.Stat(filepath.Join(data, "token")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode %v, want 0600", fi.Mode().Perm())
+	}
+	srv.token = strings.TrimSpace(string(b))
+	file := jobsFileNoCleanup(t, `
+project: emb
+hosts:
+  far-1: {address: 10.255.255.1, docker: "tcp://10.255.255.1:2375"}
+services:
+  s:
+    jobs:
+      a: {image: "coding/git:1.0.0", port: 8090, env: {ROLE: git, API_TOKEN: very-secret-value}, run_on_host: far-1}
+`)
+	srv.must(t, "ops", "push", "-f", file, "-m", "one")
+	start := time.Now()
+	r := srv.must(t, "ops", "status")
+	if !strings.Contains(r.stdout, "down") || !strings.Contains(r.stdout, "far-1") {
+		t.Errorf("status with an unreachable host:\n%s", r)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("status took %s with one unreachable host (timeout 500ms)", d)
+	}
+	r = srv.as(t, "ops", srv.token, "up", "a")
+	if r.code == 0 || !strings.Contains(r.stderr, "far-1") || !strings.Contains(r.stderr, "nothing was changed") {
+		t.Errorf("up on an unreachable host must fail, naming it:\n%s", r)
+	}
+	if r := srv.must(t, "ops", "history", "--json"); strings.Contains(r.stdout, "very-secret-value") {
+		t.Errorf("history shows a secret")
+	}
+
+	// A second server on the same data dir is refused with a clear error.
+	second := exec.Command(cjobBin, "server", "--listen", freeAddr(t), "--data-dir", data)
+	out, err := second.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use") {
+		t.Errorf("a second server on the same data dir: %v\n%s", err, out)
+	}
+
+	srv.stop(t)
+	srv.start(t)
+	r = srv.must(t, "ops", "history")
+	if !strings.Contains(r.stdout, "version 1") || !strings.Contains(r.stdout, `"one"`) {
+		t.Errorf("after a restart:\n%s", r)
+	}
+	if r := srv.must(t, "ops", "events"); !strings.Contains(r.stdout, "up") || !strings.Contains(r.stdout, "failed") {
+		t.Errorf("events after a restart:\n%s", r)
+	}
+}
