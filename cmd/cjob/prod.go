@@ -496,7 +496,7 @@ are never shown; a change to one is reported as such.`,
 
 var actionHelp = map[string][3]string{
 	"up": {"up <job>... | --all", "Start every task of a job with the pushed config",
-		"  cjob up coding-core.api\n  cjob up web api      # api first: web depends on it\n  cjob up --all        # every job, dependencies first"},
+		"  cjob up coding-core.api\n  cjob up web api      # api first: web depends on it\n  cjob up --all        # every job at once, each as soon as its dependencies are ready"},
 	"down": {"down <job>... | --all", "Stop and remove every task of a job",
 		"  cjob down coding-mail.sms\n  cjob down --all"},
 	"reload": {"reload <job> [task]", "Recreate one or all tasks of a job with the newest pushed config",
@@ -570,7 +570,13 @@ func runAction(cmd *cobra.Command, rm *remote, action, job string, req api.Actio
 	errw := cmd.ErrOrStderr()
 	rep := progress.New(errw, mode)
 	var warnings []string
-	res, err := rm.client().Action(cmd.Context(), job, action, req, func(l api.StreamLine) {
+	call := func(on func(api.StreamLine)) (*api.ActionResult, error) {
+		if job == "" {
+			return rm.client().UpAll(cmd.Context(), on)
+		}
+		return rm.client().Action(cmd.Context(), job, action, req, on)
+	}
+	res, err := call(func(l api.StreamLine) {
 		if e := l.Event; e != nil {
 			ev := progress.Event{Unit: e.Unit, Status: e.Status, Text: e.Action, Detail: e.Detail, Time: e.Time}
 			if e.Error != "" {
@@ -616,7 +622,11 @@ func runAction(cmd *cobra.Command, rm *remote, action, job string, req api.Actio
 		if o.Changed == 0 {
 			what = "nothing to change"
 		}
-		fmt.Fprintf(out, "%s %s: %s in %s", action, o.Job, what, o.Elapsed.Round(time.Millisecond))
+		name := o.Job
+		if name == "*" {
+			name = "every job"
+		}
+		fmt.Fprintf(out, "%s %s: %s in %s", action, name, what, o.Elapsed.Round(time.Millisecond))
 		if o.Version > 0 {
 			fmt.Fprintf(out, "; runs version %d", o.Version)
 		}
@@ -802,6 +812,9 @@ func newLogs() *cobra.Command {
 // runMany runs up or down on several jobs, one after another, in
 // dependency order (down in reverse), stopping at the first failure.
 func runMany(cmd *cobra.Command, rm *remote, action string, names []string, all bool, mode progress.Mode) error {
+	if all && action == "up" {
+		return runAction(cmd, rm, action, "", api.ActionRequest{}, mode)
+	}
 	head, err := rm.client().Version(cmd.Context(), 0)
 	if err != nil {
 		return err

@@ -227,8 +227,18 @@ func (c *Client) Logs(ctx context.Context, container string, tail string, follow
 // Action runs an action on a job, calling on for every streamed line, and
 // returns its result.
 func (c *Client) Action(ctx context.Context, job, action string, r ActionRequest, on func(StreamLine)) (*ActionResult, error) {
+	return c.stream(ctx, "/jobs/"+url.PathEscape(job)+"/"+action, job, action, r, on)
+}
+
+// UpAll brings every job of the pushed version up at once, along
+// depends_on.
+func (c *Client) UpAll(ctx context.Context, on func(StreamLine)) (*ActionResult, error) {
+	return c.stream(ctx, "/up", "--all", "up", ActionRequest{}, on)
+}
+
+func (c *Client) stream(ctx context.Context, path, job, action string, r ActionRequest, on func(StreamLine)) (*ActionResult, error) {
 	start := time.Now()
-	resp, err := c.send(ctx, "POST", "/jobs/"+url.PathEscape(job)+"/"+action, r, "application/x-ndjson")
+	resp, err := c.send(ctx, "POST", path, r, "application/x-ndjson")
 	if err != nil {
 		return nil, err
 	}

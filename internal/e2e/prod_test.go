@@ -300,8 +300,7 @@ func TestProduction(t *testing.T) {
 	}
 
 	// up: both tasks on their hosts, healthy, version 1.
-	srv.must(t, "alice", "up", "core.api", "--progress", "plain")
-	srv.must(t, "alice", "up", "git", "--progress", "plain")
+	srv.must(t, "alice", "up", "--all", "--progress", "plain")
 	j := srv.job(t, "core.api")
 	if j.Running != 2 || j.State != "ok" || len(j.Versions) != 1 || j.Versions[0] != 1 {
 		t.Fatalf("after up: %+v", j)

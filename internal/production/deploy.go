@@ -436,3 +436,34 @@ func report(rep progress.Reporter, unit string, s progress.Status, text string) 
 		rep.Report(progress.Event{Unit: unit, Status: s, Text: text})
 	}
 }
+
+// UpAll brings every job of the version up at once, along depends_on (a
+// job starts as soon as its own dependencies are ready), as `dev up` does.
+// Every host that runs a task must answer first. Containers of jobs the
+// version no longer declares are left alone: `down` removes them.
+func (d *Deployer) UpAll(ctx context.Context, t Target, rep progress.Reporter) (*Outcome, error) {
+	start := time.Now()
+	st, err := Desired(t)
+	if err != nil {
+		return nil, err
+	}
+	names := UsedHosts(t.File)
+	engines, errs := d.Hosts.Engines(ctx, t.File, names)
+	if len(errs) > 0 {
+		return nil, HostsError(errs)
+	}
+	obs, oerrs := Observe(ctx, engines, t.File.Project)
+	if len(oerrs) > 0 {
+		for n := range oerrs {
+			d.Hosts.Drop(n)
+		}
+		return nil, HostsError(oerrs)
+	}
+	p := plan.Reconcile(st, obs, plan.Options{KeepOrphans: true})
+	res := d.run(ctx, p, engines, rep)
+	out := &Outcome{Job: "*", Action: "up", Changed: res.Done, Failures: failures(res), Elapsed: time.Since(start), Version: t.Version}
+	if err := res.Err(); err != nil {
+		return out, fmt.Errorf("up: %w", err)
+	}
+	return out, nil
+}

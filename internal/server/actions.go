@@ -160,7 +160,11 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 	}
 	by := who(r)
 	s.busyMu.Lock()
-	if what, ok := s.busy[job]; ok {
+	what, ok := s.busy[job]
+	if !ok {
+		what, ok = s.busy["*"]
+	}
+	if ok {
 		s.busyMu.Unlock()
 		writeErr(w, http.StatusConflict, fmt.Sprintf("%s is busy: %s", job, what), "wait for it to finish (`cjob events "+job+"`)")
 		return
@@ -450,4 +454,51 @@ func replaceJob(base *prodspec.File, job string, from *prodspec.File, version in
 	nf.Services = append(nf.Services, &prodspec.Service{Name: nj.Service, Jobs: []*prodspec.Job{nj}})
 	sort.Slice(nf.Services, func(a, b int) bool { return nf.Services[a].Name < nf.Services[b].Name })
 	return nf, nil
+}
+
+// upAll brings every job of the head up at once, along depends_on.
+func (s *Server) upAll(w http.ResponseWriter, r *http.Request) {
+	h := s.needHead(w)
+	if h == nil {
+		return
+	}
+	by := who(r)
+	const all = "*"
+	s.busyMu.Lock()
+	if len(s.busy) > 0 {
+		var what []string
+		for j, b := range s.busy {
+			what = append(what, j+": "+b)
+		}
+		s.busyMu.Unlock()
+		sort.Strings(what)
+		writeErr(w, http.StatusConflict, "jobs are busy: "+strings.Join(what, "; "), "wait for them to finish (`cjob events`)")
+		return
+	}
+	s.busy[all] = "up of every job by " + by
+	s.busyMu.Unlock()
+	defer func() {
+		s.busyMu.Lock()
+		delete(s.busy, all)
+		s.busyMu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Minute)
+	defer cancel()
+	st := newStream(w)
+	out, err := s.dep.UpAll(ctx, production.Target{File: h.file, Version: h.v.Number}, st)
+	res := api.ActionResult{Outcome: out}
+	ev := store.Event{Who: by, Action: "up", Target: "(all jobs)", Version: h.v.Number, Result: "ok"}
+	if err != nil {
+		res.Error = err.Error()
+		ev.Result, ev.Detail = "failed", err.Error()
+	} else {
+		ev.Detail = fmt.Sprintf("%d change(s) in %s", out.Changed, out.Elapsed.Round(time.Millisecond))
+		for _, j := range h.file.Jobs() {
+			s.setJobState(ctx, j.FullName(), "up", h.v.Number, by)
+		}
+	}
+	s.record(ctx, ev)
+	s.o.Logf("up of every job by %s: %s %s", by, ev.Result, ev.Detail)
+	s.pollOnce(ctx)
+	st.line(api.StreamLine{Result: &res})
 }

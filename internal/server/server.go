@@ -182,6 +182,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+p+"/jobs/{job}/history", s.history)
 	mux.HandleFunc("GET "+p+"/jobs/{job}/tags", s.tags)
 	mux.HandleFunc("POST "+p+"/jobs/{job}/{action}", s.auth(s.action))
+	mux.HandleFunc("POST "+p+"/up", s.auth(s.upAll))
 	mux.HandleFunc("GET "+p+"/diff", s.diff)
 	mux.HandleFunc("GET "+p+"/nodes", s.nodes)
 	mux.HandleFunc("GET "+p+"/containers", s.containers)
