@@ -45,13 +45,20 @@ type Snapshot struct {
 type PollOptions struct {
 	Timeout time.Duration // per host; 0: 5 s
 	Probe   func(ctx context.Context, c *stack.Check, ip string) error
+	// Memory asks each engine for each running container's memory use.
+	// The engine (before 23) takes about a second to answer that, so a
+	// poll made while someone waits leaves it out and carries the values
+	// of Previous over.
+	Memory   bool
+	Previous *Snapshot
 }
 
 // Poll asks every host of the version's file for its node data, its cjob
 // containers, their memory use, and checks each running task's health, all
 // hosts at once, each bounded by the timeout: a slow or dead host is marked
 // unreachable and never holds up the others.
-func Poll(ctx context.Context, hs *Hosts, t Target, o PollOptions) *Snapshot {
+func Poll(ctx context.Context, hs *Hosts, d *Desire, o PollOptions) *Snapshot {
+	t := d.Target
 	start := time.Now()
 	if o.Timeout == 0 {
 		o.Timeout = 5 * time.Second
@@ -60,14 +67,11 @@ func Poll(ctx context.Context, hs *Hosts, t Target, o PollOptions) *Snapshot {
 		o.Probe = health.Probe
 	}
 	snap := &Snapshot{At: start, Observed: &stack.Observed{Volumes: map[string]bool{}}, Memory: map[string]int64{}, Health: map[string]string{}}
-	st, _ := Desired(t)
 	units := map[string]*stack.Unit{}
 	tasks := map[string]int{}
-	if st != nil {
-		for _, u := range st.Units {
-			units[u.Key] = u
-			tasks[u.Host]++
-		}
+	for _, u := range d.Stack.Units {
+		units[u.Key] = u
+		tasks[u.Host]++
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -81,7 +85,7 @@ func Poll(ctx context.Context, hs *Hosts, t Target, o PollOptions) *Snapshot {
 			hctx, cancel := context.WithTimeout(ctx, o.Timeout)
 			defer cancel()
 			n := Node{Name: h.Name, Address: h.Address, Docker: h.Docker, Tasks: tasks[h.Name]}
-			obs, mem, hl, err := pollHost(hctx, hs, t, h.Name, units, o.Probe, &n)
+			obs, mem, hl, err := pollHost(hctx, hs, t, h.Name, units, o, &n)
 			n.LatencyMS = time.Since(start).Milliseconds()
 			n.Checked = time.Now()
 			if err != nil {
@@ -109,7 +113,7 @@ func Poll(ctx context.Context, hs *Hosts, t Target, o PollOptions) *Snapshot {
 	return snap
 }
 
-func pollHost(ctx context.Context, hs *Hosts, t Target, name string, units map[string]*stack.Unit, probe func(context.Context, *stack.Check, string) error, n *Node) (*stack.Observed, map[string]int64, map[string]string, error) {
+func pollHost(ctx context.Context, hs *Hosts, t Target, name string, units map[string]*stack.Unit, o PollOptions, n *Node) (*stack.Observed, map[string]int64, map[string]string, error) {
 	engines, errs := hs.Engines(ctx, t.File, []string{name})
 	if err := errs[name]; err != nil {
 		return nil, nil, nil, err
@@ -136,15 +140,24 @@ func pollHost(ctx context.Context, hs *Hosts, t Target, name string, units map[s
 			continue
 		}
 		n.TasksRunning++
-		g.Go(func() error {
-			if m, err := e.MemoryUsage(gctx, c.ID); err == nil {
-				mu.Lock()
-				mem[c.ID] = m
-				n.MemoryUsed += m
-				mu.Unlock()
+		if !o.Memory {
+			if o.Previous != nil {
+				if m, ok := o.Previous.Memory[c.ID]; ok {
+					mem[c.ID] = m
+					n.MemoryUsed += m
+				}
 			}
-			return nil
-		})
+		} else {
+			g.Go(func() error {
+				if m, err := e.MemoryUsage(gctx, c.ID); err == nil {
+					mu.Lock()
+					mem[c.ID] = m
+					n.MemoryUsed += m
+					mu.Unlock()
+				}
+				return nil
+			})
+		}
 		u := units[c.Key()]
 		if u == nil || u.Health == nil || u.Health.Port == 0 || u.Probe == "" {
 			continue
@@ -153,7 +166,7 @@ func pollHost(ctx context.Context, hs *Hosts, t Target, name string, units map[s
 			pctx, cancel := context.WithTimeout(gctx, 2*time.Second)
 			defer cancel()
 			s := "healthy"
-			if err := probe(pctx, u.Health, u.Probe); err != nil {
+			if err := o.Probe(pctx, u.Health, u.Probe); err != nil {
 				s = "unhealthy: " + err.Error()
 			}
 			mu.Lock()

@@ -44,14 +44,53 @@ type Job struct {
 	Tasks    []Task   `json:"tasks"`
 }
 
-// Status joins a version and what the hosts hold into per-job state.
-// desired gives the operator's up/down per job ("" = up).
-func Status(t Target, obs *stack.Observed, desired func(job string) string) ([]Job, error) {
+// Desire is a version's desired state, computed once per version: the
+// stack, its units by job and their config hashes (hashing a unit encodes
+// its whole spec, so it is done once, not on every read).
+type Desire struct {
+	Target Target
+	Stack  *stack.Stack
+	Units  map[string][]*stack.Unit // by job, by task number
+	Hash   map[string]string        // unit key -> config hash
+}
+
+// NewDesire computes a version's desired state.
+func NewDesire(t Target) (*Desire, error) {
 	st, err := Desired(t)
 	if err != nil {
 		return nil, err
 	}
+	d := &Desire{Target: t, Stack: st, Units: map[string][]*stack.Unit{}, Hash: map[string]string{}}
+	for _, u := range st.Units {
+		d.Units[u.Job] = append(d.Units[u.Job], u)
+		d.Hash[u.Key] = u.Hash()
+	}
+	for _, us := range d.Units {
+		sort.Slice(us, func(i, j int) bool { return us[i].Task < us[j].Task })
+	}
+	return d, nil
+}
+
+// Status joins a version and what the hosts hold into per-job state.
+// desired gives the operator's up/down per job ("" = up).
+func Status(t Target, obs *stack.Observed, desired func(job string) string) ([]Job, error) {
+	d, err := NewDesire(t)
+	if err != nil {
+		return nil, err
+	}
+	return d.Status(obs, desired), nil
+}
+
+// Status is Status with the desired state computed already.
+func (d *Desire) Status(obs *stack.Observed, desired func(job string) string) []Job {
+	t := d.Target
 	byKey := obs.ByKey()
+	byJob := map[string][]*stack.Container{}
+	for _, c := range obs.Containers {
+		if j := c.Labels[stack.LabelJob]; j != "" {
+			byJob[j] = append(byJob[j], c)
+		}
+	}
 	seen := map[string]bool{}
 	var out []Job
 	for _, j := range t.File.Jobs() {
@@ -62,7 +101,7 @@ func Status(t Target, obs *stack.Observed, desired func(job string) string) ([]J
 		}
 		versions := map[int64]bool{}
 		hosts := map[string]bool{}
-		for _, u := range JobUnits(st, name) {
+		for _, u := range d.Units[name] {
 			seen[u.Key] = true
 			hosts[u.Host] = true
 			ts := Task{Task: u.Task, Host: u.Host, State: "missing"}
@@ -74,7 +113,7 @@ func Status(t Target, obs *stack.Observed, desired func(job string) string) ([]J
 					}
 				}
 				ts = fromContainer(c, u.Task, u.Host)
-				ts.Outdated = c.Hash() != u.Hash() || c.Engine != u.Engine
+				ts.Outdated = c.Hash() != d.Hash[u.Key] || c.Engine != u.Engine
 				if c.State == stack.StateRunning {
 					js.Running++
 				}
@@ -87,8 +126,8 @@ func Status(t Target, obs *stack.Observed, desired func(job string) string) ([]J
 			}
 			js.Tasks = append(js.Tasks, ts)
 		}
-		for _, c := range obs.Containers {
-			if c.Labels[stack.LabelJob] == name && !seen[c.Key()] {
+		for _, c := range byJob[name] {
+			if !seen[c.Key()] {
 				ts := fromContainer(c, atoi(c.Labels[stack.LabelTask]), c.Labels[stack.LabelHost])
 				ts.Unplanned, ts.Outdated = true, true
 				js.Tasks = append(js.Tasks, ts)
@@ -105,7 +144,7 @@ func Status(t Target, obs *stack.Observed, desired func(job string) string) ([]J
 		js.State = jobState(js)
 		out = append(out, js)
 	}
-	return out, nil
+	return out
 }
 
 func fromContainer(c *stack.Container, task int, host string) Task {

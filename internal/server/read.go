@@ -118,13 +118,11 @@ func (s *Server) jobStates(r *http.Request, h *head) ([]production.Job, error) {
 	if snap == nil || r.URL.Query().Get("fresh") != "" {
 		snap = s.pollOnce(r.Context())
 	}
-	states, _ := s.o.Store.JobStates(r.Context())
-	jobs, err := production.Status(production.Target{File: h.file, Version: h.v.Number}, snap.Observed, func(job string) string {
-		return states[job].Desired
-	})
-	if err != nil {
-		return nil, err
+	if h.desire == nil {
+		return nil, fmt.Errorf("version %d cannot run in production: %v", h.v.Number, h.desireErr)
 	}
+	states, _ := s.o.Store.JobStates(r.Context())
+	jobs := h.desire.Status(snap.Observed, func(job string) string { return states[job].Desired })
 	snap.Decorate(jobs)
 	return jobs, nil
 }
@@ -260,12 +258,11 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	snap := s.pollOnce(r.Context())
-	st, err := production.Desired(production.Target{File: h.file, Version: h.v.Number})
-	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error(), "")
+	if h.desire == nil {
+		writeErr(w, http.StatusConflict, fmt.Sprintf("version %d cannot run in production: %v", h.v.Number, h.desireErr), "")
 		return
 	}
-	p := plan.Reconcile(st, snap.Observed, plan.Options{})
+	p := plan.Reconcile(h.desire.Stack, snap.Observed, plan.Options{})
 	byJob := map[string]*api.JobDiff{}
 	var order []string
 	for _, op := range p.Ops {

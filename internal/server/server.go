@@ -66,6 +66,8 @@ type head struct {
 	file   *prodspec.File
 	masked []byte
 	hashes map[string]string
+	desire *production.Desire // nil when the file cannot run in production (desireErr says why)
+	desireErr error
 }
 
 // New makes a server; Run starts its watch and poll loops.
@@ -154,6 +156,7 @@ func (s *Server) setHead(v store.Version) error {
 		return err
 	}
 	h := &head{v: v, file: f, masked: masked, hashes: jobdiff.JobHashes(f)}
+	h.desire, h.desireErr = production.NewDesire(production.Target{File: f, Version: v.Number})
 	s.mu.Lock()
 	if s.head == nil || s.head.v.Number < v.Number {
 		s.head = h

@@ -115,14 +115,19 @@ func (s *Server) snapshot() *production.Snapshot {
 	return s.snap
 }
 
-// pollOnce polls every host of the head now and keeps the result.
+// pollOnce polls every host of the head now and keeps the result. Memory
+// use comes from the last periodic poll (see pollMemory).
 func (s *Server) pollOnce(ctx context.Context) *production.Snapshot {
+	return s.poll(ctx, false)
+}
+
+func (s *Server) poll(ctx context.Context, memory bool) *production.Snapshot {
 	h := s.current()
-	if h == nil {
+	if h == nil || h.desire == nil {
 		return &production.Snapshot{At: time.Now(), Observed: emptyObserved()}
 	}
-	snap := production.Poll(ctx, s.hosts, production.Target{File: h.file, Version: h.v.Number},
-		production.PollOptions{Timeout: s.o.PollTimeout, Probe: s.o.Probe})
+	snap := production.Poll(ctx, s.hosts, h.desire, production.PollOptions{Timeout: s.o.PollTimeout, Probe: s.o.Probe,
+		Memory: memory, Previous: s.snapshot()})
 	s.mu.Lock()
 	if s.snap == nil || !snap.At.Before(s.snap.At) {
 		s.snap = snap
@@ -143,7 +148,7 @@ func (s *Server) pollLoop(ctx context.Context) {
 	defer t.Stop()
 	down := map[string]bool{}
 	for {
-		snap := s.pollOnce(ctx)
+		snap := s.poll(ctx, true)
 		for _, n := range snap.Nodes {
 			if !n.Reachable && !down[n.Name] {
 				s.o.Logf("host %s unreachable: %s", n.Name, n.Error)
