@@ -37,7 +37,7 @@ e2e:
 # Go benchmarks, then the same generated stack brought up by cjob, docker
 # compose and a raw-API floor (N=50 jobs on 10 hosts; see cmd/cjob-bench).
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./prodspec/ ./devenv/ ./internal/plan/ ./internal/placement/ ./internal/build/
+	$(GO) test -run '^$$' -bench . -benchmem ./prodspec/ ./devenv/ ./internal/plan/ ./internal/placement/ ./internal/build/ ./internal/production/ ./internal/store/
 	bash examples/coding/build-images.sh >/dev/null
 	$(GO) run ./cmd/cjob-bench -n $(or $(N),50) -hosts $(or $(HOSTS),10) -rounds $(or $(ROUNDS),3)
 
