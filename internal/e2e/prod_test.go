@@ -311,6 +311,10 @@ func TestProduction(t *testing.T) {
 		}
 	}
 
+	if r := srv.must(t, "reader", "logs", "api", "--task", "2"); !strings.Contains(r.stdout, "GET /healthz 200") {
+		t.Errorf("logs api --task 2 (health checks are logged):\n%s", r)
+	}
+
 	// update without a tag lists the registry's tags, newest first, and
 	// which one runs.
 	r = srv.must(t, "alice", "update", "api")
@@ -436,6 +440,18 @@ func TestProduction(t *testing.T) {
 		t.Errorf("nodes: %+v", nodes)
 	}
 
+	// rollback: by default the newest earlier definition (version 5's
+	// debug logs), as a new version; --to names one.
+	r = srv.must(t, "alice", "rollback", "api", "--progress", "plain")
+	if h := srv.must(t, "reader", "history", "-n", "1").stdout; !strings.Contains(h, "version 7") || !strings.Contains(h, "rollback core.api to version 5") || !strings.Contains(h, "LOG_LEVEL") {
+		t.Errorf("rollback api:\n%s\n%s", r, h)
+	}
+	srv.must(t, "alice", "rollback", "api", "--to", "2", "--progress", "plain")
+	j = srv.job(t, "core.api")
+	if j.State != "ok" || len(j.Versions) != 1 || j.Versions[0] != 8 || !strings.HasSuffix(j.Tasks[0].Image, ":1.1.0") {
+		t.Errorf("after rollback --to 2: %+v", j)
+	}
+
 	// down stops the job everywhere.
 	srv.must(t, "alice", "down", "api", "--progress", "plain")
 	if j := srv.job(t, "core.api"); j.Running != 0 || j.State != "stopped" {
@@ -449,7 +465,7 @@ func TestProduction(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&info)
 		resp.Body.Close()
 	}
-	if info.Head != 6 || info.Embedded || len(info.Etcd) != 3 {
+	if info.Head != 8 || info.Embedded || len(info.Etcd) != 3 {
 		t.Errorf("info: %+v", info)
 	}
 	if got := hook.versions(); len(got) < 6 {
