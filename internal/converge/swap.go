@@ -105,6 +105,29 @@ func findTargets(ctx context.Context, eng *engine.Engine, f *prodspec.File, job 
 // published ports), env, volumes and labels, plus the swapped labels. If the
 // new container exits or fails its check, the previous one is put back.
 func Swap(ctx context.Context, eng *engine.Engine, opts SwapOptions) (*SwapResult, error) {
+	log := &tailBuffer{max: 64 << 10}
+	if opts.Log != nil {
+		opts.Log = io.MultiWriter(opts.Log, log)
+	} else {
+		opts.Log = log
+	}
+	res, err := swap(ctx, eng, opts)
+	rec := SwapRecord{Job: opts.Job, Dir: opts.Build.Dir, At: time.Now(), BuildLog: log.String()}
+	if res != nil {
+		rec.Image, rec.Build, rec.Total, rec.Reused = res.Image, res.Build, res.Total, res.Reused
+	}
+	if err != nil {
+		rec.Err = err.Error()
+		var rb *RollbackError
+		if errors.As(err, &rb) && rb.LogTail != "" {
+			rec.Err += "\n" + rb.LogTail
+		}
+	}
+	RecordSwap(opts.File.Project, rec)
+	return res, err
+}
+
+func swap(ctx context.Context, eng *engine.Engine, opts SwapOptions) (*SwapResult, error) {
 	start := time.Now()
 	status := opts.Status
 	if status == nil {

@@ -273,6 +273,10 @@ var flagRE = regexp.MustCompile(`^--?[A-Za-z][A-Za-z0-9_.\-]*$`)
 // unless it looks like a flag itself. Flags starting with --no- are taken
 // to be negated booleans. nil stays nil. What it hides is appended to
 // *hidden in order.
+// MaskArgs is a command line with secret values masked (--password=x,
+// --token x, URLs with passwords, ...).
+func MaskArgs(args []string) []string { return maskArgs(args, nil) }
+
 func maskArgs(args []string, hidden *[]string) []string {
 	out, each := maskEachArg(args)
 	if hidden != nil {

@@ -467,3 +467,20 @@ func (d *Deployer) UpAll(ctx context.Context, t Target, rep progress.Reporter) (
 	}
 	return out, nil
 }
+
+// Preflight checks that every host the job runs on answers, before a
+// change is recorded for it.
+func (d *Deployer) Preflight(ctx context.Context, f *prodspec.File, job string) error {
+	j, err := jobOf(f, job)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, t := range j.Tasks {
+		names = append(names, t.Host)
+	}
+	if _, errs := d.Hosts.Engines(ctx, f, names); len(errs) > 0 {
+		return HostsError(errs)
+	}
+	return nil
+}

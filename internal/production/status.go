@@ -60,15 +60,24 @@ func NewDesire(t Target) (*Desire, error) {
 	if err != nil {
 		return nil, err
 	}
+	return DesireOf(t, st), nil
+}
+
+// DesireOf is the desired state of any environment's stack (dev, staging)
+// built from the version's file: its task units by job and their hashes.
+func DesireOf(t Target, st *stack.Stack) *Desire {
 	d := &Desire{Target: t, Stack: st, Units: map[string][]*stack.Unit{}, Hash: map[string]string{}}
 	for _, u := range st.Units {
+		if u.Kind != stack.KindTask {
+			continue
+		}
 		d.Units[u.Job] = append(d.Units[u.Job], u)
 		d.Hash[u.Key] = u.Hash()
 	}
 	for _, us := range d.Units {
 		sort.Slice(us, func(i, j int) bool { return us[i].Task < us[j].Task })
 	}
-	return d, nil
+	return d
 }
 
 // Status joins a version and what the hosts hold into per-job state.
@@ -95,7 +104,10 @@ func (d *Desire) Status(obs *stack.Observed, desired func(job string) string) []
 	var out []Job
 	for _, j := range t.File.Jobs() {
 		name := j.FullName()
-		js := Job{Job: name, Service: j.Service, Image: j.Image, Needed: len(j.Tasks), Critical: j.Critical, Oneshot: j.Oneshot, Desired: "up"}
+		js := Job{Job: name, Service: j.Service, Image: j.Image, Needed: len(d.Units[name]), Critical: j.Critical, Oneshot: j.Oneshot, Desired: "up"}
+		if js.Needed == 0 {
+			continue // not part of this environment (excluded in dev, say)
+		}
 		if desired != nil && desired(name) != "" {
 			js.Desired = desired(name)
 		}

@@ -41,7 +41,12 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	f, err := prodspec.Parse("pushed file", []byte(req.File), prodspec.LoadOptions{})
 	if err != nil {
 		s.record(r.Context(), store.Event{Who: who(r), Action: "push", Result: "refused", Detail: "invalid jobs file"})
-		writeErr(w, http.StatusBadRequest, "the jobs file does not load; nothing was stored:\n"+err.Error(), "fix it and check with `cjob validate` before pushing")
+		msg := err.Error()
+		var el prodspec.ErrorList
+		if errors.As(err, &el) {
+			msg = strings.TrimRight(el.Format(), "\n")
+		}
+		writeErr(w, http.StatusBadRequest, "the jobs file does not load; nothing was stored:\n"+msg, "fix it and check with `cjob validate` before pushing")
 		return
 	}
 	rendered, err := prodspec.Render(f)
@@ -51,10 +56,12 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	}
 	base := req.Base
 	if base < 0 {
-		if h := s.current(); h != nil {
-			base = h.v.Number
-		} else {
-			base = 0
+		base = 0
+		if hv, err := s.o.Store.Head(r.Context()); err == nil {
+			base = hv.Number
+		} else if !errors.Is(err, store.ErrEmpty) {
+			storeErr(w, err, "push")
+			return
 		}
 	}
 	v, created, err := s.o.Store.Push(r.Context(), store.PushRequest{File: string(rendered), Author: who(r), Message: req.Message, Kind: "push", Base: base, Force: req.Force})
@@ -159,30 +166,58 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	by := who(r)
-	s.busyMu.Lock()
-	what, ok := s.busy[job]
-	if !ok {
-		what, ok = s.busy["*"]
-	}
-	if ok {
-		s.busyMu.Unlock()
-		writeErr(w, http.StatusConflict, fmt.Sprintf("%s is busy: %s", job, what), "wait for it to finish (`cjob events "+job+"`)")
+	unlock, err := s.lock(job, action, by)
+	if err != nil {
+		writeErr(w, http.StatusConflict, err.Error(), "wait for it to finish (`cjob events "+job+"`)")
 		return
 	}
-	s.busy[job] = fmt.Sprintf("%s by %s since %s", action, by, time.Now().UTC().Format("15:04:05 MST"))
-	s.busyMu.Unlock()
-	defer func() {
-		s.busyMu.Lock()
-		delete(s.busy, job)
-		s.busyMu.Unlock()
-	}()
-
+	defer unlock()
 	// The action goes on if the client goes away: production is never
 	// left half-changed because a terminal closed.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Minute)
 	defer cancel()
 	st := newStream(w)
-	res := s.run(ctx, by, action, h, job, req, st)
+	res := s.perform(ctx, by, action, h, job, req, st)
+	st.line(api.StreamLine{Result: &res})
+}
+
+// sink receives an action's progress and notes.
+type sink interface {
+	progress.Reporter
+	warn(string)
+}
+
+// lock marks the job busy (or every job, for "*"), or says who holds it.
+func (s *Server) lock(job, action, by string) (func(), error) {
+	s.busyMu.Lock()
+	defer s.busyMu.Unlock()
+	if job == "*" && len(s.busy) > 0 {
+		var what []string
+		for j, b := range s.busy {
+			what = append(what, j+": "+b)
+		}
+		sort.Strings(what)
+		return nil, fmt.Errorf("jobs are busy: %s", strings.Join(what, "; "))
+	}
+	what, ok := s.busy[job]
+	if !ok {
+		what, ok = s.busy["*"]
+	}
+	if ok {
+		return nil, fmt.Errorf("%s is busy: %s", job, what)
+	}
+	s.busy[job] = fmt.Sprintf("%s by %s since %s", action, by, time.Now().UTC().Format("15:04:05 MST"))
+	return func() {
+		s.busyMu.Lock()
+		delete(s.busy, job)
+		s.busyMu.Unlock()
+	}, nil
+}
+
+// perform runs an action (the job locked by the caller), records its
+// event and polls, so what follows reads the new state.
+func (s *Server) perform(ctx context.Context, by, action string, h *head, job string, req api.ActionRequest, out sink) api.ActionResult {
+	res := s.run(ctx, by, action, h, job, req, out)
 	ev := store.Event{Who: by, Action: action, Target: job, Version: res.Version, Result: "ok"}
 	if res.Outcome != nil && ev.Version == 0 {
 		ev.Version = res.Outcome.Version
@@ -193,6 +228,9 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Task > 0 {
 		details = append(details, fmt.Sprintf("task %d", req.Task))
+	}
+	if req.To > 0 {
+		details = append(details, fmt.Sprintf("to version %d", req.To))
 	}
 	if res.Error != "" {
 		ev.Result = "failed"
@@ -210,10 +248,10 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 	s.record(ctx, ev)
 	s.o.Logf("%s %s by %s: %s (%s)", action, job, by, ev.Result, ev.Detail)
 	s.pollOnce(ctx)
-	st.line(api.StreamLine{Result: &res})
+	return res
 }
 
-func (s *Server) run(ctx context.Context, by, action string, h *head, job string, req api.ActionRequest, st *stream) api.ActionResult {
+func (s *Server) run(ctx context.Context, by, action string, h *head, job string, req api.ActionRequest, st sink) api.ActionResult {
 	target := production.Target{File: h.file, Version: h.v.Number}
 	var out *production.Outcome
 	var warns []string
@@ -261,7 +299,7 @@ func (s *Server) setJobState(ctx context.Context, job, desired string, version i
 
 // updateTag pushes a version with the job's image on the tag and rolls the
 // job onto it.
-func (s *Server) updateTag(ctx context.Context, by, action string, h *head, job string, req api.ActionRequest, st *stream) api.ActionResult {
+func (s *Server) updateTag(ctx context.Context, by, action string, h *head, job string, req api.ActionRequest, st sink) api.ActionResult {
 	j := h.file.Job(job)
 	image, err := withTag(j.Image, req.Tag)
 	if err != nil {
@@ -288,7 +326,7 @@ func (s *Server) updateTag(ctx context.Context, by, action string, h *head, job 
 // rollback restores the job's definition from an earlier version (by
 // default the newest one that differs from what the job runs) as a new
 // version, and rolls the job onto it.
-func (s *Server) rollback(ctx context.Context, by string, h *head, job string, req api.ActionRequest, st *stream) api.ActionResult {
+func (s *Server) rollback(ctx context.Context, by string, h *head, job string, req api.ActionRequest, st sink) api.ActionResult {
 	to := req.To
 	if to == 0 {
 		var err error
@@ -356,7 +394,10 @@ func (s *Server) previousVersion(ctx context.Context, h *head, job string) (int6
 // rolling update fails and puts the old tasks back, a further version
 // restores the job's previous definition, so the pushed config says what
 // runs.
-func (s *Server) rollOnto(ctx context.Context, by string, h *head, job string, nf *prodspec.File, kind, msg string, maxPar int, st *stream) api.ActionResult {
+func (s *Server) rollOnto(ctx context.Context, by string, h *head, job string, nf *prodspec.File, kind, msg string, maxPar int, st sink) api.ActionResult {
+	if err := s.dep.Preflight(ctx, nf, job); err != nil {
+		return api.ActionResult{Error: err.Error() + "; no version was pushed"}
+	}
 	v, err := s.pushFile(ctx, nf, by, kind, msg, h.v.Number)
 	if err != nil {
 		return api.ActionResult{Error: err.Error()}
@@ -463,42 +504,79 @@ func (s *Server) upAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	by := who(r)
-	const all = "*"
-	s.busyMu.Lock()
-	if len(s.busy) > 0 {
-		var what []string
-		for j, b := range s.busy {
-			what = append(what, j+": "+b)
-		}
-		s.busyMu.Unlock()
-		sort.Strings(what)
-		writeErr(w, http.StatusConflict, "jobs are busy: "+strings.Join(what, "; "), "wait for them to finish (`cjob events`)")
+	unlock, err := s.lock("*", "up", by)
+	if err != nil {
+		writeErr(w, http.StatusConflict, err.Error(), "wait for them to finish (`cjob events`)")
 		return
 	}
-	s.busy[all] = "up of every job by " + by
-	s.busyMu.Unlock()
-	defer func() {
-		s.busyMu.Lock()
-		delete(s.busy, all)
-		s.busyMu.Unlock()
-	}()
+	defer unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Minute)
 	defer cancel()
 	st := newStream(w)
+	res := s.upEverything(ctx, by, h, "up", 0, st)
+	st.line(api.StreamLine{Result: &res})
+}
+
+// upEverything brings every job of h up at once and records it.
+func (s *Server) upEverything(ctx context.Context, by string, h *head, action string, version int64, st sink) api.ActionResult {
 	out, err := s.dep.UpAll(ctx, production.Target{File: h.file, Version: h.v.Number}, st)
-	res := api.ActionResult{Outcome: out}
-	ev := store.Event{Who: by, Action: "up", Target: "(all jobs)", Version: h.v.Number, Result: "ok"}
+	res := api.ActionResult{Outcome: out, Version: version}
+	ev := store.Event{Who: by, Action: action, Target: "(all jobs)", Version: h.v.Number, Result: "ok"}
+	if action == "deploy" {
+		ev.Detail = fmt.Sprintf("version %d as version %d; ", version, h.v.Number)
+	}
 	if err != nil {
 		res.Error = err.Error()
-		ev.Result, ev.Detail = "failed", err.Error()
+		ev.Result = "failed"
+		ev.Detail += err.Error()
 	} else {
-		ev.Detail = fmt.Sprintf("%d change(s) in %s", out.Changed, out.Elapsed.Round(time.Millisecond))
+		ev.Detail += fmt.Sprintf("%d change(s) in %s", out.Changed, out.Elapsed.Round(time.Millisecond))
 		for _, j := range h.file.Jobs() {
 			s.setJobState(ctx, j.FullName(), "up", h.v.Number, by)
 		}
 	}
 	s.record(ctx, ev)
-	s.o.Logf("up of every job by %s: %s %s", by, ev.Result, ev.Detail)
+	s.o.Logf("%s of every job by %s: %s %s", action, by, ev.Result, ev.Detail)
 	s.pollOnce(ctx)
+	return res
+}
+
+// deploy pushes version n's file again as the newest version and brings
+// every job up on it: "deploy this version" from the history.
+func (s *Server) deploy(ctx context.Context, by string, n int64, st sink) api.ActionResult {
+	h := s.current()
+	if h == nil {
+		return api.ActionResult{Error: "nothing has been pushed yet"}
+	}
+	_, f, err := s.loadVersion(ctx, n)
+	if err != nil {
+		return api.ActionResult{Error: fmt.Sprintf("version %d: %v", n, err)}
+	}
+	v, err := s.pushFile(ctx, f, by, "deploy", fmt.Sprintf("deploy version %d", n), h.v.Number)
+	if err != nil {
+		return api.ActionResult{Error: err.Error()}
+	}
+	st.warn(fmt.Sprintf("version %d pushed: the file of version %d", v.Number, n))
+	return s.upEverything(ctx, by, s.current(), "deploy", n, st)
+}
+
+// deployHandler is POST /api/v1/versions/{n}/deploy.
+func (s *Server) deployHandler(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.ParseInt(r.PathValue("n"), 10, 64)
+	if err != nil || n <= 0 {
+		writeErr(w, http.StatusBadRequest, "version: want a number", "")
+		return
+	}
+	by := who(r)
+	unlock, err := s.lock("*", "deploy", by)
+	if err != nil {
+		writeErr(w, http.StatusConflict, err.Error(), "wait for them to finish (`cjob events`)")
+		return
+	}
+	defer unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Minute)
+	defer cancel()
+	st := newStream(w)
+	res := s.deploy(ctx, by, n, st)
 	st.line(api.StreamLine{Result: &res})
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -58,7 +57,24 @@ func (s *Server) loadVersion(ctx context.Context, n int64) (store.Version, *prod
 	if err != nil {
 		return v, nil, err
 	}
-	f, err := prodspec.Parse(fmt.Sprintf("version %d", v.Number), []byte(v.File), prodspec.LoadOptions{})
+	s.filesMu.Lock()
+	f, ok := s.files[v.Number]
+	s.filesMu.Unlock()
+	if ok {
+		return v, f, nil
+	}
+	f, err = prodspec.Parse(fmt.Sprintf("version %d", v.Number), []byte(v.File), prodspec.LoadOptions{})
+	if err == nil {
+		s.filesMu.Lock()
+		if len(s.files) >= 256 {
+			for k := range s.files {
+				delete(s.files, k)
+				break
+			}
+		}
+		s.files[v.Number] = f
+		s.filesMu.Unlock()
+	}
 	return v, f, err
 }
 
@@ -134,7 +150,7 @@ func (s *Server) jobs(w http.ResponseWriter, r *http.Request) {
 	}
 	jobs, err := s.jobStates(r, h)
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error(), "")
+		writeErr(w, http.StatusConflict, err.Error(), "give every host that runs a task its docker: endpoint, and push again")
 		return
 	}
 	writeJSON(w, http.StatusOK, jobs)
@@ -406,36 +422,13 @@ func (s *Server) inspect(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	engines, errs := s.hosts.Engines(r.Context(), h.file, []string{c.Engine})
-	if err := errs[c.Engine]; err != nil {
-		writeErr(w, http.StatusBadGateway, err.Error(), "")
-		return
-	}
-	raw, err := engines[c.Engine].InspectRaw(r.Context(), c.ID)
+	doc, err := s.maskedInspect(r.Context(), h, c)
 	if err != nil {
 		writeErr(w, http.StatusBadGateway, err.Error(), "")
 		return
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		writeErr(w, http.StatusBadGateway, err.Error(), "")
-		return
-	}
-	if cfg, ok := doc["Config"].(map[string]any); ok {
-		if env, ok := cfg["Env"].([]any); ok {
-			var list []string
-			for _, e := range env {
-				if s, ok := e.(string); ok {
-					list = append(list, s)
-				}
-			}
-			cfg["Env"] = jobdiff.MaskEnv(list)
-		}
-		if labels, ok := cfg["Labels"].(map[string]any); ok {
-			delete(labels, stack.LabelSpec) // holds the env unmasked
-		}
-	}
-	writeJSON(w, http.StatusOK, doc)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(doc)
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {

@@ -58,15 +58,18 @@ type Server struct {
 	busy   map[string]string // job -> what is running on it
 
 	pollNow chan struct{}
+
+	filesMu sync.Mutex
+	files   map[int64]*prodspec.File // parsed versions (they never change)
 }
 
 // head is the newest version, parsed once.
 type head struct {
-	v      store.Version
-	file   *prodspec.File
-	masked []byte
-	hashes map[string]string
-	desire *production.Desire // nil when the file cannot run in production (desireErr says why)
+	v         store.Version
+	file      *prodspec.File
+	masked    []byte
+	hashes    map[string]string
+	desire    *production.Desire // nil when the file cannot run in production (desireErr says why)
 	desireErr error
 }
 
@@ -89,7 +92,7 @@ func New(o Options) (*Server, error) {
 	}
 	hs := &production.Hosts{Timeout: o.PollTimeout}
 	s := &Server{o: o, hosts: hs, dep: &production.Deployer{Hosts: hs, Probe: o.Probe}, started: time.Now(),
-		busy: map[string]string{}, pollNow: make(chan struct{}, 1)}
+		busy: map[string]string{}, pollNow: make(chan struct{}, 1), files: map[int64]*prodspec.File{}}
 	return s, nil
 }
 
@@ -115,6 +118,9 @@ func ReadTokens(path string) (map[string]string, error) {
 			name, tok = "operator", line
 		}
 		name, tok = strings.TrimSpace(name), strings.TrimSpace(tok)
+		if name == "" {
+			name = "operator"
+		}
 		if len(tok) < 16 {
 			return nil, fmt.Errorf("%s:%d: token is %d characters; use at least 16 (e.g. `openssl rand -hex 20`)", path, n, len(tok))
 		}
@@ -132,6 +138,8 @@ func ReadTokens(path string) (map[string]string, error) {
 // Run loads the head, then watches the store and polls the hosts until ctx
 // is done.
 func (s *Server) Run(ctx context.Context) error {
+	// Watch first, so a version pushed while the head loads is not missed.
+	heads := s.o.Store.WatchHead(ctx)
 	var seen int64
 	if v, err := s.o.Store.Head(ctx); err == nil {
 		seen = v.Number
@@ -141,7 +149,7 @@ func (s *Server) Run(ctx context.Context) error {
 	} else if !errors.Is(err, store.ErrEmpty) {
 		return err
 	}
-	go s.watch(ctx, seen)
+	go s.watch(ctx, heads, seen)
 	s.pollLoop(ctx)
 	return nil
 }
@@ -186,6 +194,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+p+"/jobs/{job}/tags", s.tags)
 	mux.HandleFunc("POST "+p+"/jobs/{job}/{action}", s.auth(s.action))
 	mux.HandleFunc("POST "+p+"/up", s.auth(s.upAll))
+	mux.HandleFunc("POST "+p+"/versions/{n}/deploy", s.auth(s.deployHandler))
 	mux.HandleFunc("GET "+p+"/diff", s.diff)
 	mux.HandleFunc("GET "+p+"/nodes", s.nodes)
 	mux.HandleFunc("GET "+p+"/containers", s.containers)
@@ -204,7 +213,11 @@ type whoKey struct{}
 // log records the token's name and the author the client says it is.
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		authz := r.Header.Get("Authorization")
+		tok, ok := "", len(authz) > 7 && strings.EqualFold(authz[:7], "bearer ")
+		if ok {
+			tok = authz[7:]
+		}
 		name := ""
 		if ok {
 			for t, n := range s.o.Tokens {
@@ -242,6 +255,12 @@ func author(r *http.Request, def string) string {
 func actionOf(r *http.Request) string {
 	if a := r.PathValue("action"); a != "" {
 		return a
+	}
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/deploy"):
+		return "deploy"
+	case strings.HasSuffix(r.URL.Path, api.Prefix+"/up"):
+		return "up"
 	}
 	return "push"
 }

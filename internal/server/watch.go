@@ -17,8 +17,8 @@ import (
 
 // watch follows the store's head: every new version becomes the head, the
 // jobs it changes are outdated (logged, recorded, and sent to the webhook).
-func (s *Server) watch(ctx context.Context, seen int64) {
-	for v := range s.o.Store.WatchHead(ctx) {
+func (s *Server) watch(ctx context.Context, heads <-chan store.Version, seen int64) {
+	for v := range heads {
 		if v.Number <= seen {
 			continue
 		}
