@@ -37,7 +37,7 @@ addresses and ports in production's config work unchanged.`,
   cjob dev logs -f api
   cjob dev down --volumes`,
 	}
-	dev.AddCommand(newDevUp(g), newDevPlan(g), newDevExplain(g), newDevDown(g), newDevPs(g), newDevLogs(g), newDevSwap(g), newDevRestore(g), newDevExport(g))
+	dev.AddCommand(newDevUp(g), newDevPlan(g), newDevExplain(g), newDevDown(g), newDevPs(g), newDevLogs(g), newDevSwap(g), newDevRestore(g), newDevExport(g), newDevUI(g))
 	return dev
 }
 

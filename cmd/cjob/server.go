@@ -18,6 +18,7 @@ import (
 
 	"github.com/cjob/cjob/internal/server"
 	"github.com/cjob/cjob/internal/store"
+	"github.com/cjob/cjob/internal/ui"
 )
 
 func defaultDataDir() string {
@@ -103,7 +104,12 @@ no --token-file a token is generated in DATA-DIR/token.`,
 			if err != nil {
 				return err
 			}
-			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			apiH := srv.Handler()
+			mux := http.NewServeMux()
+			mux.Handle("/api/", apiH)
+			mux.Handle("/healthz", apiH)
+			mux.Handle("/", ui.New(srv.UI(), ui.Options{}).Handler())
+			hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 			where := "embedded etcd at " + strings.Join(st.Endpoints(), ",") + ", data in " + dataDir
 			if !st.Embedded() {
 				where = "etcd " + strings.Join(st.Endpoints(), ",")

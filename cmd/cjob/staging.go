@@ -32,7 +32,7 @@ moves nothing that need not move.`,
   cjob staging ps
   cjob staging down`,
 	}
-	c.AddCommand(newStagingUp(g), newStagingPlan(g), newStagingExplain(g), newStagingPs(g), newStagingLogs(g), newStagingDown(g))
+	c.AddCommand(newStagingUp(g), newStagingPlan(g), newStagingExplain(g), newStagingPs(g), newStagingLogs(g), newStagingDown(g), newStagingUI(g))
 	return c
 }
 

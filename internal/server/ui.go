@@ -171,35 +171,7 @@ func (s *Server) maskedInspect(ctx context.Context, h *head, c *stack.Container)
 	if err != nil {
 		return nil, err
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, err
-	}
-	if cfg, ok := doc["Config"].(map[string]any); ok {
-		if env, ok := cfg["Env"].([]any); ok {
-			var list []string
-			for _, e := range env {
-				if s, ok := e.(string); ok {
-					list = append(list, s)
-				}
-			}
-			cfg["Env"] = jobdiff.MaskEnv(list)
-		}
-		if labels, ok := cfg["Labels"].(map[string]any); ok {
-			delete(labels, stack.LabelSpec)
-		}
-		for _, k := range []string{"Cmd", "Entrypoint"} {
-			cfg[k] = maskAnyArgs(cfg[k])
-		}
-		if hc, ok := cfg["Healthcheck"].(map[string]any); ok {
-			hc["Test"] = maskAnyArgs(hc["Test"])
-		}
-	}
-	doc["Args"] = maskAnyArgs(doc["Args"])
-	if p, ok := doc["Path"].(string); ok {
-		doc["Path"] = jobdiff.MaskArgs([]string{p})[0]
-	}
-	return json.MarshalIndent(doc, "", "  ")
+	return jobdiff.MaskInspect(raw, stack.LabelSpec)
 }
 
 func (u uiSource) Versions(ctx context.Context, limit int) ([]ui.Version, error) {
@@ -307,16 +279,3 @@ func uiResult(a ui.Action, res api.ActionResult, notes []string) ui.Result {
 	return r
 }
 
-func maskAnyArgs(v any) any {
-	list, ok := v.([]any)
-	if !ok {
-		return v
-	}
-	var args []string
-	for _, a := range list {
-		if s, ok := a.(string); ok {
-			args = append(args, s)
-		}
-	}
-	return jobdiff.MaskArgs(args)
-}

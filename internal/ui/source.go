@@ -44,7 +44,7 @@ type Source interface {
 
 // Env describes an environment.
 type Env struct {
-	Name    string   // "production", "dev", "staging"
+	Name    string // "production", "dev", "staging"
 	Project string
 	Actions []string // the verbs Act accepts, e.g. up, down, reload, rolling-update, rollback, deploy, restore
 	// Detail is a line under the title, e.g. "version 7 by alice, 2 minutes ago" or "local engine 20.10.24".

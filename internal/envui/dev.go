@@ -1,0 +1,250 @@
+// Package envui gives the web UI (internal/ui) the dev stack (`cjob dev
+// ui`) and a staging pool (`cjob staging ui`) as ui.Sources. Production's
+// source is the server's own (internal/server).
+package envui
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/cjob/cjob/devenv"
+	"github.com/cjob/cjob/internal/apply"
+	"github.com/cjob/cjob/internal/converge"
+	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/jobdiff"
+	"github.com/cjob/cjob/internal/plan"
+	"github.com/cjob/cjob/internal/production"
+	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/store"
+	"github.com/cjob/cjob/internal/ui"
+	"github.com/cjob/cjob/prodspec"
+)
+
+// Dev is the local dev stack.
+type Dev struct {
+	Engine *engine.Engine
+	// Load reads the jobs file; called on every look, so edits show.
+	Load  func() (*prodspec.File, error)
+	Token string
+	Who   string // the developer, for events
+}
+
+var devActions = []string{"up", "down", "reload", "restore"}
+
+func (d *Dev) file() (*prodspec.File, error) { return d.Load() }
+
+// Env describes the dev stack.
+func (d *Dev) Env() ui.Env {
+	e := ui.Env{Name: devenv.Env, Actions: devActions, Detail: "this machine's engine " + d.Engine.Host()}
+	if f, err := d.file(); err == nil {
+		e.Project = f.Project
+	}
+	return e
+}
+
+// Snapshot is the dev stack now: what `dev up` would run, what runs, the
+// swaps and, per production host, its sandbox.
+func (d *Dev) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error) {
+	f, err := d.file()
+	if err != nil {
+		return nil, err
+	}
+	prep, err := converge.Prepare(ctx, d.Engine, converge.Options{File: f})
+	if err != nil {
+		return nil, err
+	}
+	des := production.DesireOf(production.Target{File: f}, prep.Rewrite.Stack)
+	jobs := des.Status(prep.Observed, nil)
+	rows, _ := converge.Status(ctx, d.Engine, f, devenv.Env)
+	health := map[string]string{}
+	for _, r := range rows {
+		if r.Kind == "task" {
+			health[devenv.TaskKey(r.Job, r.Task)] = r.Health
+		}
+	}
+	swaps := converge.SwapRecords(f.Project)
+	out := &ui.Snapshot{At: time.Now()}
+	for _, j := range jobs {
+		uj := ui.Job{Job: j}
+		for i := range uj.Tasks {
+			t := &uj.Tasks[i]
+			if h := health[devenv.TaskKey(j.Job, t.Task)]; h != "" && t.State == "running" {
+				t.Health = h
+			}
+		}
+		for _, u := range des.Units[j.Job] {
+			for _, url := range u.URLs {
+				uj.URLs = append(uj.URLs, url.Local)
+			}
+		}
+		for _, c := range prep.Observed.Containers {
+			if c.Labels[stack.LabelJob] == j.Job && c.Labels[stack.LabelSwapped] != "" {
+				sw := &ui.Swap{Dir: c.Labels[stack.LabelSwapped], Image: c.Labels[stack.LabelSwappedImage]}
+				if r, ok := swaps[j.Job]; ok {
+					sw.At, sw.Build, sw.Total, sw.BuildLog, sw.Err = r.At, r.Build, r.Total, r.BuildLog, r.Err
+				}
+				uj.Swap = sw
+				break
+			}
+		}
+		out.Jobs = append(out.Jobs, uj)
+	}
+	out.Nodes = d.nodes(ctx, prep)
+	return out, nil
+}
+
+// nodes are the host sandboxes: one per production host.
+func (d *Dev) nodes(ctx context.Context, prep *converge.Prepared) []production.Node {
+	info, ierr := d.Engine.Info(ctx)
+	byKey := prep.Observed.ByKey()
+	tasks, running := map[string]int{}, map[string]int{}
+	for _, u := range prep.Rewrite.Stack.Units {
+		if u.Kind == stack.KindTask {
+			tasks[u.Host]++
+		}
+	}
+	for _, c := range prep.Observed.Containers {
+		if c.Kind() == stack.KindTask && c.State == stack.StateRunning {
+			running[c.Labels[stack.LabelHost]]++
+		}
+	}
+	var out []production.Node
+	for _, u := range prep.Rewrite.Stack.Units {
+		if u.Kind != stack.KindSandbox {
+			continue
+		}
+		n := production.Node{Name: u.Host, Docker: d.Engine.Host(), Tasks: tasks[u.Host], TasksRunning: running[u.Host], Checked: time.Now()}
+		if cs := byKey[u.Key]; len(cs) > 0 {
+			n.Address = cs[0].IP
+			n.Reachable = cs[0].State == stack.StateRunning
+			if !n.Reachable {
+				n.Error = "host sandbox " + cs[0].Name + " is " + cs[0].Status
+			}
+		} else {
+			n.Error = "no host sandbox: `cjob dev up` makes it"
+		}
+		if ierr == nil {
+			n.CPUs, n.MemoryBytes, n.EngineVersion = info.CPUs, info.MemoryBytes, info.ServerVersion
+			n.Containers, n.Running = info.Containers, info.Running
+		}
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Logs writes a dev container's log.
+func (d *Dev) Logs(ctx context.Context, container string, tail int, follow bool, w io.Writer) error {
+	return logs(ctx, d.Engine, container, tail, follow, w)
+}
+
+func logs(ctx context.Context, e *engine.Engine, container string, tail int, follow bool, w io.Writer) error {
+	t := "all"
+	if tail > 0 {
+		t = strconv.Itoa(tail)
+	}
+	return e.Logs(ctx, container, t, follow, false, w)
+}
+
+// Inspect is a dev container's inspect document, secrets masked.
+func (d *Dev) Inspect(ctx context.Context, container string) (json.RawMessage, error) {
+	raw, err := d.Engine.InspectRaw(ctx, container)
+	if err != nil {
+		return nil, err
+	}
+	return jobdiff.MaskInspect(raw, stack.LabelSpec)
+}
+
+// Versions: the dev stack has none (it follows the local file).
+func (d *Dev) Versions(context.Context, int) ([]ui.Version, error) { return nil, nil }
+
+// Events are what was done to the dev stack from the UI and by swaps.
+func (d *Dev) Events(ctx context.Context, limit int) ([]store.Event, error) {
+	f, err := d.file()
+	if err != nil {
+		return nil, err
+	}
+	return converge.Events(f.Project, devenv.Env, limit), nil
+}
+
+// Authorize accepts the token `cjob dev ui` printed.
+func (d *Dev) Authorize(token string) (string, bool) {
+	if d.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(d.Token)) == 1 {
+		return d.Who, true
+	}
+	return "", false
+}
+
+// Act runs up, down, reload or restore on one job of the dev stack.
+func (d *Dev) Act(ctx context.Context, a ui.Action, rep progress.Reporter) ui.Result {
+	f, err := d.file()
+	if err != nil {
+		return ui.Result{Message: err.Error()}
+	}
+	j, err := devenv.ResolveJob(f, a.Job)
+	if err != nil {
+		return ui.Result{Message: err.Error()}
+	}
+	job := j.FullName()
+	start := time.Now()
+	var res *apply.Result
+	switch a.Verb {
+	case "up", "reload":
+		o := converge.Options{File: f, Rewrite: devenv.Options{Only: []string{job}}}
+		if a.Verb == "reload" {
+			o.Plan = plan.Options{Force: true}
+		}
+		prep, perr := converge.Prepare(ctx, d.Engine, o)
+		if perr != nil {
+			err = perr
+			break
+		}
+		if a.Verb == "reload" {
+			// Only the job itself is recreated; its dependencies are
+			// left running.
+			keep := prep.Plan.Ops[:0]
+			for _, op := range prep.Plan.Ops {
+				if op.Unit == nil || op.Unit.Job == job || op.Action != plan.ActionRecreate {
+					keep = append(keep, op)
+				} else {
+					op.Action, op.Cause = plan.ActionNone, ""
+					keep = append(keep, op)
+				}
+			}
+			prep.Plan.Ops = keep
+		}
+		res, err = converge.Up(ctx, d.Engine, prep, converge.UpOptions{Reporter: rep})
+	case "down":
+		_, res, err = converge.Down(ctx, d.Engine, f.Project, false, map[string]bool{job: true}, converge.UpOptions{Reporter: rep})
+	case "restore":
+		_, err = converge.Restore(ctx, d.Engine, f, []string{job}, converge.UpOptions{Reporter: rep})
+	default:
+		err = fmt.Errorf("no action %s here", a.Verb)
+	}
+	if err == nil && res != nil {
+		err = res.Err()
+	}
+	r := ui.Result{OK: err == nil}
+	e := store.Event{Who: a.Who + " (web)", Action: a.Verb, Target: job, Result: "ok"}
+	if err != nil {
+		r.Message = fmt.Sprintf("%s %s: %v", a.Verb, job, err)
+		e.Result, e.Detail = "failed", err.Error()
+	} else {
+		r.Message = fmt.Sprintf("%s %s: done in %s", a.Verb, job, time.Since(start).Round(time.Millisecond))
+		e.Detail = r.Message
+	}
+	if res != nil {
+		for _, fl := range res.Failures {
+			r.Details = append(r.Details, fl.Subject+": "+fl.Err.Error()+"\n"+fl.LogTail)
+		}
+	}
+	converge.RecordEvent(f.Project, devenv.Env, e)
+	return r
+}

@@ -1,0 +1,286 @@
+package envui
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cjob/cjob/devenv"
+	"github.com/cjob/cjob/internal/converge"
+	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/jobdiff"
+	"github.com/cjob/cjob/internal/plan"
+	"github.com/cjob/cjob/internal/production"
+	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/store"
+	"github.com/cjob/cjob/internal/ui"
+	"github.com/cjob/cjob/prodspec"
+)
+
+// Staging is a staging pool, read-only plus `up` of the whole stack.
+type Staging struct {
+	Load    func() (*prodspec.File, error)
+	Timeout time.Duration // per pool host; 0: 5 s
+	Token   string
+	Who     string
+
+	mu   sync.Mutex
+	pool *converge.Pool
+}
+
+// Env describes the pool.
+func (s *Staging) Env() ui.Env {
+	e := ui.Env{Name: devenv.StagingEnv, Actions: []string{"up", "down", "reload"}}
+	if f, err := s.Load(); err == nil {
+		e.Project = f.Project
+		if hs, err := converge.PoolHosts(f); err == nil {
+			var names []string
+			for _, h := range hs {
+				names = append(names, h.Name)
+			}
+			e.Detail = "pool: " + strings.Join(names, ", ")
+		}
+	}
+	return e
+}
+
+// connect dials the pool once and keeps it; a failed look drops it.
+func (s *Staging) connect(ctx context.Context, f *prodspec.File) (*converge.Pool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pool != nil {
+		return s.pool, nil
+	}
+	t := s.Timeout
+	if t == 0 {
+		t = 5 * time.Second
+	}
+	p, err := converge.DialPool(ctx, f, t)
+	if err != nil {
+		return nil, err
+	}
+	s.pool = p
+	return p, nil
+}
+
+func (s *Staging) drop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pool != nil {
+		s.pool.Close()
+		s.pool = nil
+	}
+}
+
+func (s *Staging) prepare(ctx context.Context) (*prodspec.File, *converge.Pool, *converge.StagingPrepared, error) {
+	f, err := s.Load()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pool, err := s.connect(ctx, f)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	prep, err := converge.PrepareStaging(ctx, pool, f, plan.Options{})
+	if err != nil {
+		s.drop()
+		return nil, nil, nil, err
+	}
+	return f, pool, prep, nil
+}
+
+// Snapshot is the pool now: every job's tasks where placement put them,
+// and each pool host.
+func (s *Staging) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error) {
+	f, pool, prep, err := s.prepare(ctx)
+	if err != nil {
+		return nil, err
+	}
+	des := production.DesireOf(production.Target{File: f}, prep.Rewrite.Stack)
+	out := &ui.Snapshot{At: time.Now()}
+	for _, j := range des.Status(prep.Observed, nil) {
+		uj := ui.Job{Job: j}
+		for _, u := range des.Units[j.Job] {
+			for _, url := range u.URLs {
+				uj.URLs = append(uj.URLs, url.Local)
+			}
+		}
+		out.Jobs = append(out.Jobs, uj)
+	}
+	tasks, running := map[string]int{}, map[string]int{}
+	for _, u := range prep.Rewrite.Stack.Units {
+		tasks[u.Engine]++
+	}
+	for _, c := range prep.Observed.Containers {
+		if c.State == stack.StateRunning {
+			running[c.Engine]++
+		}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, name := range pool.Names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := production.Node{Name: name, Address: pool.Address[name], Docker: pool.Engines[name].Host(), Tasks: tasks[name], TasksRunning: running[name], Checked: time.Now()}
+			start := time.Now()
+			ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			info, err := pool.Engines[name].Info(ictx)
+			cancel()
+			n.LatencyMS = time.Since(start).Milliseconds()
+			if err != nil {
+				n.Error = err.Error()
+			} else {
+				n.Reachable = true
+				n.CPUs, n.MemoryBytes, n.EngineVersion = info.CPUs, info.MemoryBytes, info.ServerVersion
+				n.Containers, n.Running = info.Containers, info.Running
+			}
+			mu.Lock()
+			out.Nodes = append(out.Nodes, n)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	sortNodes(out.Nodes)
+	return out, nil
+}
+
+func sortNodes(ns []production.Node) {
+	for i := 1; i < len(ns); i++ {
+		for k := i; k > 0 && ns[k].Name < ns[k-1].Name; k-- {
+			ns[k], ns[k-1] = ns[k-1], ns[k]
+		}
+	}
+}
+
+// find locates a container of the pool by name or ID prefix.
+func (s *Staging) find(ctx context.Context, name string) (*engine.Engine, *stack.Container, error) {
+	f, err := s.Load()
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, err := s.connect(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	obs, err := pool.Observe(ctx, f.Project, devenv.StagingEnv)
+	if err != nil {
+		s.drop()
+		return nil, nil, err
+	}
+	for _, c := range obs.Containers {
+		if c.Name == name || (len(name) >= 6 && strings.HasPrefix(c.ID, name)) {
+			return pool.Engines[c.Engine], c, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("no staging container %s", name)
+}
+
+// Logs writes a pool container's log.
+func (s *Staging) Logs(ctx context.Context, container string, tail int, follow bool, w io.Writer) error {
+	e, c, err := s.find(ctx, container)
+	if err != nil {
+		return err
+	}
+	return logs(ctx, e, c.ID, tail, follow, w)
+}
+
+// Inspect is a pool container's inspect document, secrets masked.
+func (s *Staging) Inspect(ctx context.Context, container string) (json.RawMessage, error) {
+	e, c, err := s.find(ctx, container)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := e.InspectRaw(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	return jobdiff.MaskInspect(raw, stack.LabelSpec)
+}
+
+// Versions: staging follows the local file.
+func (s *Staging) Versions(context.Context, int) ([]ui.Version, error) { return nil, nil }
+
+// Events are what was done to the pool from the UI.
+func (s *Staging) Events(ctx context.Context, limit int) ([]store.Event, error) {
+	f, err := s.Load()
+	if err != nil {
+		return nil, err
+	}
+	return converge.Events(f.Project, devenv.StagingEnv, limit), nil
+}
+
+// Authorize accepts the token `cjob staging ui` printed.
+func (s *Staging) Authorize(token string) (string, bool) {
+	if s.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.Token)) == 1 {
+		return s.Who, true
+	}
+	return "", false
+}
+
+// Act: up converges the whole pool (as `cjob staging up`); down and
+// reload act on one job.
+func (s *Staging) Act(ctx context.Context, a ui.Action, rep progress.Reporter) ui.Result {
+	f, pool, prep, err := s.prepare(ctx)
+	if err != nil {
+		return ui.Result{Message: err.Error()}
+	}
+	start := time.Now()
+	job := a.Job
+	if j, jerr := devenv.ResolveJob(f, a.Job); jerr == nil {
+		job = j.FullName()
+	}
+	switch a.Verb {
+	case "up":
+	case "down", "reload":
+		var keep []*plan.Op
+		for _, op := range prep.Plan.Ops {
+			mine := (op.Unit != nil && op.Unit.Job == job) || (op.Current != nil && op.Current.Labels[stack.LabelJob] == job)
+			if !mine {
+				continue
+			}
+			if a.Verb == "down" {
+				if op.Current == nil {
+					continue
+				}
+				op.Action, op.Unit, op.Deps = plan.ActionRemove, nil, nil
+			}
+			if a.Verb == "reload" && op.Current != nil && op.Unit != nil {
+				op.Action, op.Cause = plan.ActionRecreate, "reload"
+			}
+			keep = append(keep, op)
+		}
+		for i, op := range keep {
+			op.ID, op.Deps = i+1, nil
+		}
+		prep.Plan.Ops = keep
+	default:
+		return ui.Result{Message: "no action " + a.Verb + " here"}
+	}
+	res := converge.UpStaging(ctx, pool, prep, converge.UpOptions{Reporter: rep})
+	err = res.Err()
+	r := ui.Result{OK: err == nil}
+	target := job
+	if a.Verb == "up" {
+		target = "(all jobs)"
+	}
+	e := store.Event{Who: a.Who + " (web)", Action: a.Verb, Target: target, Result: "ok"}
+	if err != nil {
+		r.Message = fmt.Sprintf("%s %s: %v", a.Verb, target, err)
+		e.Result, e.Detail = "failed", err.Error()
+		for _, fl := range res.Failures {
+			r.Details = append(r.Details, fl.Subject+": "+fl.Err.Error()+"\n"+fl.LogTail)
+		}
+	} else {
+		r.Message = fmt.Sprintf("%s %s: %d change(s) in %s", a.Verb, target, res.Done, time.Since(start).Round(time.Millisecond))
+		e.Detail = r.Message
+	}
+	converge.RecordEvent(f.Project, devenv.StagingEnv, e)
+	return r
+}
