@@ -278,4 +278,3 @@ func uiResult(a ui.Action, res api.ActionResult, notes []string) ui.Result {
 	}
 	return r
 }
-
