@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # static.
 export CGO_ENABLED = 0
 
-.PHONY: build demo demo-down test unit e2e bench fuzz proto vet clean
+.PHONY: build demo demo-down test unit e2e bench fuzz proto vet clean screenshots
 
 build:
 	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/cjob
@@ -37,9 +37,14 @@ e2e:
 # Go benchmarks, then the same generated stack brought up by cjob, docker
 # compose and a raw-API floor (N=50 jobs on 10 hosts; see cmd/cjob-bench).
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./prodspec/ ./devenv/ ./internal/plan/ ./internal/placement/ ./internal/build/ ./internal/production/ ./internal/store/
+	$(GO) test -run '^$$' -bench . -benchmem ./prodspec/ ./devenv/ ./internal/plan/ ./internal/placement/ ./internal/build/ ./internal/production/ ./internal/store/ ./internal/ui/
 	bash examples/coding/build-images.sh >/dev/null
 	$(GO) run ./cmd/cjob-bench -n $(or $(N),50) -hosts $(or $(HOSTS),10) -rounds $(or $(ROUNDS),3)
+
+# Screenshots of every UI page under docs/screenshots, from the browser
+# tests (needs chromium).
+screenshots:
+	CJOB_SCREENSHOTS=1 $(GO) test -count=1 -run 'TestWebUI' -v ./internal/e2e/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./prodspec/

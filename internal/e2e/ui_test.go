@@ -19,7 +19,6 @@ import (
 
 	"github.com/cjob/cjob/internal/converge"
 	"github.com/cjob/cjob/internal/pooltest"
-	"github.com/cjob/cjob/internal/production"
 )
 
 // browser starts Debian's chromium, headless, with a fresh profile.
@@ -264,6 +263,24 @@ services:
 	waitJS(t, ctx, "the page showing the new container", fmt.Sprintf(`!!document.querySelector('[data-container][data-id=%q]')`, after.Tasks[0].ID), 20*time.Second)
 }
 
+// everyPage visits every page of a UI and fails on an error page; want
+// lists, per page, a selector that must show.
+func everyPage(t *testing.T, ctx context.Context, base string, want map[string]string) {
+	t.Helper()
+	for _, page := range []string{"/services", "/jobs", "/containers", "/nodes", "/events", "/topology", "/history"} {
+		sel := want[page]
+		if sel == "" {
+			sel = "main"
+		}
+		run(t, ctx, page, chromedp.Navigate(base+page), chromedp.WaitVisible(sel, chromedp.ByQuery))
+		if count(t, ctx, "#failure") != 0 {
+			var text string
+			chromedp.Run(ctx, chromedp.Text("main", &text, chromedp.ByQuery))
+			t.Errorf("%s shows an error:\n%s", page, text)
+		}
+	}
+}
+
 // uiProcess is a `cjob dev ui` or `cjob staging ui` process.
 type uiProcess struct {
 	base, loginURL string
@@ -328,10 +345,14 @@ func TestWebUIDev(t *testing.T) {
 	mustCjob(t, "dev", "swap", "api", src, "-f", file)
 	p := startUI(t, "dev", "ui", "-f", file)
 
+	everyPage(t, ctx, p.base, map[string]string{"/containers": `[data-container="e2e-devui-dev.core.api.1"]`, "/nodes": `[data-node="app-1"][data-up="true"]`,
+		"/events": `[data-action="swap"]`, "/history": "#no-versions", "/topology": `[data-container="e2e-devui-dev.core.site.1"]`})
 	run(t, ctx, "services", chromedp.Navigate(p.base+"/services"), chromedp.WaitVisible(`[data-job="core.api"]`, chromedp.ByQuery))
 	if n := count(t, ctx, ".action"); n != 0 {
 		t.Errorf("read-only dev UI shows %d actions", n)
 	}
+	run(t, ctx, "dev container", chromedp.Navigate(p.base+"/containers/e2e-devui-dev.core.site.1"), chromedp.WaitVisible("#log", chromedp.ByQuery))
+	waitJS(t, ctx, "the dev log", `document.querySelector('#log').textContent.includes('listening')`, 20*time.Second)
 	shot(t, ctx, "dev-services")
 	var text string
 	run(t, ctx, "swapped job", chromedp.Navigate(p.base+"/jobs/core.api"), chromedp.WaitVisible(`[data-container]`, chromedp.ByQuery), chromedp.Text("main", &text, chromedp.ByQuery))
@@ -389,6 +410,7 @@ environments:
 	t.Cleanup(func() { cjob(t, "staging", "down", "-f", file, "--progress", "quiet") })
 	p := startUI(t, "staging", "ui", "-f", file)
 
+	everyPage(t, ctx, p.base, map[string]string{"/containers": `[data-container="e2e-stgui-staging.core.api.1"]`, "/history": "#no-versions"})
 	run(t, ctx, "nodes", chromedp.Navigate(p.base+"/nodes"), chromedp.WaitVisible(`[data-node="`+pool.Hosts[1].Name+`"]`, chromedp.ByQuery))
 	for _, h := range pool.Hosts {
 		if got := attr(t, ctx, `[data-node="`+h.Name+`"]`, "data-up"); got != "true" {
@@ -402,6 +424,7 @@ environments:
 			t.Errorf("staging %s running = %q", j, got)
 		}
 	}
-	var jobs []production.Job
-	_ = jobs
+	run(t, ctx, "staging container", chromedp.Navigate(p.base+"/containers/e2e-stgui-staging.core.api.1"), chromedp.WaitVisible("#log", chromedp.ByQuery))
+	waitJS(t, ctx, "the staging log", `document.querySelector('#log').textContent.includes('listening')`, 20*time.Second)
+	shot(t, ctx, "staging-container")
 }
