@@ -71,7 +71,7 @@ reload and restore; without it, it is read-only.`,
 			}
 			defer eng.Close()
 			tok := newToken()
-			src := &envui.Dev{Engine: eng, Load: func() (*prodspec.File, error) { return loadFile(g) }, Token: tok, Who: userName()}
+			src := envui.NewDev(eng, envui.Local{Load: func() (*prodspec.File, error) { return loadFile(g) }, Token: tok, Who: userName()})
 			return serveUI(ctx, cmd, src, listen, tok)
 		},
 	}
@@ -92,7 +92,7 @@ func newStagingUI(g *global) *cobra.Command {
 				return err
 			}
 			tok := newToken()
-			src := &envui.Staging{Load: func() (*prodspec.File, error) { return loadFile(g) }, Token: tok, Who: userName()}
+			src := envui.NewStaging(envui.Local{Load: func() (*prodspec.File, error) { return loadFile(g) }, Token: tok, Who: userName()})
 			return serveUI(cmd.Context(), cmd, src, listen, tok)
 		},
 	}

@@ -427,4 +427,11 @@ environments:
 	run(t, ctx, "staging container", chromedp.Navigate(p.base+"/containers/e2e-stgui-staging.core.api.1"), chromedp.WaitVisible("#log", chromedp.ByQuery))
 	waitJS(t, ctx, "the staging log", `document.querySelector('#log').textContent.includes('listening')`, 20*time.Second)
 	shot(t, ctx, "staging-container")
+
+	// With the printed token, reload one job of the pool.
+	run(t, ctx, "login URL", chromedp.Navigate(p.loginURL), chromedp.WaitVisible(`#who`, chromedp.ByQuery))
+	run(t, ctx, "job page", chromedp.Navigate(p.base+"/jobs/core.site"), chromedp.WaitVisible(`[data-container][data-id]`, chromedp.ByQuery))
+	before := attr(t, ctx, `[data-container][data-id]`, "data-id")
+	act(t, ctx, `button.action[data-verb="reload"][data-job="core.site"]:not([data-task])`)
+	waitJS(t, ctx, "the reloaded container", fmt.Sprintf(`(() => { const e = document.querySelector('[data-container][data-id]'); return !!e && e.dataset.id !== %q && e.dataset.taskState === 'running'; })()`, before), 30*time.Second)
 }

@@ -27,13 +27,72 @@ import (
 	"github.com/cjob/cjob/prodspec"
 )
 
-// Dev is the local dev stack.
-type Dev struct {
-	Engine *engine.Engine
+// Local is what the dev and staging sources share: the jobs file on disk,
+// the token the command printed, and the event log in the state folder.
+type Local struct {
 	// Load reads the jobs file; called on every look, so edits show.
 	Load  func() (*prodspec.File, error)
 	Token string
 	Who   string // the developer, for events
+	env   string
+}
+
+// Versions: dev and staging follow the local file; they have none.
+func (l *Local) Versions(context.Context, int) ([]ui.Version, error) { return nil, nil }
+
+// Events are what was done from the UI, and (dev) the swaps.
+func (l *Local) Events(ctx context.Context, limit int) ([]store.Event, error) {
+	f, err := l.Load()
+	if err != nil {
+		return nil, err
+	}
+	return converge.Events(f.Project, l.env, limit), nil
+}
+
+// Authorize accepts the token the command printed.
+func (l *Local) Authorize(token string) (string, bool) {
+	if l.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(l.Token)) == 1 {
+		return l.Who, true
+	}
+	return "", false
+}
+
+// finish turns an action's outcome into its result and records its event.
+func (l *Local) finish(project string, a ui.Action, target string, start time.Time, res *apply.Result, err error) ui.Result {
+	if err == nil && res != nil {
+		err = res.Err()
+	}
+	r := ui.Result{OK: err == nil}
+	e := store.Event{Who: a.Who + " (web)", Action: a.Verb, Target: target, Result: "ok"}
+	if err != nil {
+		r.Message = fmt.Sprintf("%s %s: %v", a.Verb, target, err)
+		e.Result, e.Detail = "failed", err.Error()
+	} else {
+		r.Message = fmt.Sprintf("%s %s: done in %s", a.Verb, target, time.Since(start).Round(time.Millisecond))
+		if res != nil {
+			r.Message = fmt.Sprintf("%s %s: %d change(s) in %s", a.Verb, target, res.Done, time.Since(start).Round(time.Millisecond))
+		}
+		e.Detail = r.Message
+	}
+	if res != nil {
+		for _, fl := range res.Failures {
+			r.Details = append(r.Details, fl.Subject+": "+fl.Err.Error()+"\n"+fl.LogTail)
+		}
+	}
+	converge.RecordEvent(project, l.env, e)
+	return r
+}
+
+// Dev is the local dev stack.
+type Dev struct {
+	Local
+	Engine *engine.Engine
+}
+
+// NewDev is the dev stack of the file load reads, on eng.
+func NewDev(eng *engine.Engine, l Local) *Dev {
+	l.env = devenv.Env
+	return &Dev{Local: l, Engine: eng}
 }
 
 var devActions = []string{"up", "down", "reload", "restore"}
@@ -162,26 +221,6 @@ func (d *Dev) Inspect(ctx context.Context, container string) (json.RawMessage, e
 	return jobdiff.MaskInspect(raw, stack.LabelSpec)
 }
 
-// Versions: the dev stack has none (it follows the local file).
-func (d *Dev) Versions(context.Context, int) ([]ui.Version, error) { return nil, nil }
-
-// Events are what was done to the dev stack from the UI and by swaps.
-func (d *Dev) Events(ctx context.Context, limit int) ([]store.Event, error) {
-	f, err := d.file()
-	if err != nil {
-		return nil, err
-	}
-	return converge.Events(f.Project, devenv.Env, limit), nil
-}
-
-// Authorize accepts the token `cjob dev ui` printed.
-func (d *Dev) Authorize(token string) (string, bool) {
-	if d.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(d.Token)) == 1 {
-		return d.Who, true
-	}
-	return "", false
-}
-
 // Act runs up, down, reload or restore on one job of the dev stack.
 func (d *Dev) Act(ctx context.Context, a ui.Action, rep progress.Reporter) ui.Result {
 	f, err := d.file()
@@ -228,23 +267,5 @@ func (d *Dev) Act(ctx context.Context, a ui.Action, rep progress.Reporter) ui.Re
 	default:
 		err = fmt.Errorf("no action %s here", a.Verb)
 	}
-	if err == nil && res != nil {
-		err = res.Err()
-	}
-	r := ui.Result{OK: err == nil}
-	e := store.Event{Who: a.Who + " (web)", Action: a.Verb, Target: job, Result: "ok"}
-	if err != nil {
-		r.Message = fmt.Sprintf("%s %s: %v", a.Verb, job, err)
-		e.Result, e.Detail = "failed", err.Error()
-	} else {
-		r.Message = fmt.Sprintf("%s %s: done in %s", a.Verb, job, time.Since(start).Round(time.Millisecond))
-		e.Detail = r.Message
-	}
-	if res != nil {
-		for _, fl := range res.Failures {
-			r.Details = append(r.Details, fl.Subject+": "+fl.Err.Error()+"\n"+fl.LogTail)
-		}
-	}
-	converge.RecordEvent(f.Project, devenv.Env, e)
-	return r
+	return d.finish(f.Project, a, job, start, res, err)
 }

@@ -2,7 +2,6 @@ package envui
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,20 +17,23 @@ import (
 	"github.com/cjob/cjob/internal/production"
 	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/stack"
-	"github.com/cjob/cjob/internal/store"
 	"github.com/cjob/cjob/internal/ui"
 	"github.com/cjob/cjob/prodspec"
 )
 
-// Staging is a staging pool, read-only plus `up` of the whole stack.
+// Staging is a staging pool.
 type Staging struct {
-	Load    func() (*prodspec.File, error)
+	Local
 	Timeout time.Duration // per pool host; 0: 5 s
-	Token   string
-	Who     string
 
 	mu   sync.Mutex
 	pool *converge.Pool
+}
+
+// NewStaging is the pool of the file load reads.
+func NewStaging(l Local) *Staging {
+	l.env = devenv.StagingEnv
+	return &Staging{Local: l}
 }
 
 // Env describes the pool.
@@ -204,28 +206,8 @@ func (s *Staging) Inspect(ctx context.Context, container string) (json.RawMessag
 	return jobdiff.MaskInspect(raw, stack.LabelSpec)
 }
 
-// Versions: staging follows the local file.
-func (s *Staging) Versions(context.Context, int) ([]ui.Version, error) { return nil, nil }
-
-// Events are what was done to the pool from the UI.
-func (s *Staging) Events(ctx context.Context, limit int) ([]store.Event, error) {
-	f, err := s.Load()
-	if err != nil {
-		return nil, err
-	}
-	return converge.Events(f.Project, devenv.StagingEnv, limit), nil
-}
-
-// Authorize accepts the token `cjob staging ui` printed.
-func (s *Staging) Authorize(token string) (string, bool) {
-	if s.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.Token)) == 1 {
-		return s.Who, true
-	}
-	return "", false
-}
-
-// Act: up converges the whole pool (as `cjob staging up`); down and
-// reload act on one job.
+// Act runs up, down or reload on one job of the pool, with the placement
+// `cjob staging up` would make.
 func (s *Staging) Act(ctx context.Context, a ui.Action, rep progress.Reporter) ui.Result {
 	f, pool, prep, err := s.prepare(ctx)
 	if err != nil {
@@ -237,8 +219,7 @@ func (s *Staging) Act(ctx context.Context, a ui.Action, rep progress.Reporter) u
 		job = j.FullName()
 	}
 	switch a.Verb {
-	case "up":
-	case "down", "reload":
+	case "up", "down", "reload":
 		var keep []*plan.Op
 		for _, op := range prep.Plan.Ops {
 			mine := (op.Unit != nil && op.Unit.Job == job) || (op.Current != nil && op.Current.Labels[stack.LabelJob] == job)
@@ -264,23 +245,5 @@ func (s *Staging) Act(ctx context.Context, a ui.Action, rep progress.Reporter) u
 		return ui.Result{Message: "no action " + a.Verb + " here"}
 	}
 	res := converge.UpStaging(ctx, pool, prep, converge.UpOptions{Reporter: rep})
-	err = res.Err()
-	r := ui.Result{OK: err == nil}
-	target := job
-	if a.Verb == "up" {
-		target = "(all jobs)"
-	}
-	e := store.Event{Who: a.Who + " (web)", Action: a.Verb, Target: target, Result: "ok"}
-	if err != nil {
-		r.Message = fmt.Sprintf("%s %s: %v", a.Verb, target, err)
-		e.Result, e.Detail = "failed", err.Error()
-		for _, fl := range res.Failures {
-			r.Details = append(r.Details, fl.Subject+": "+fl.Err.Error()+"\n"+fl.LogTail)
-		}
-	} else {
-		r.Message = fmt.Sprintf("%s %s: %d change(s) in %s", a.Verb, target, res.Done, time.Since(start).Round(time.Millisecond))
-		e.Detail = r.Message
-	}
-	converge.RecordEvent(f.Project, devenv.StagingEnv, e)
-	return r
+	return s.finish(f.Project, a, job, start, res, nil)
 }

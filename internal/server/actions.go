@@ -165,19 +165,31 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "update needs a tag", "list the tags with `cjob update "+job+"`")
 		return
 	}
+	s.streamAction(w, r, job, action, func(ctx context.Context, by string, st sink) api.ActionResult {
+		return s.perform(ctx, by, action, h, job, req, st)
+	})
+}
+
+// streamAction locks job ("*": every job) for the request's author, runs
+// fn and streams its progress and result. The action goes on if the client
+// goes away: production is never left half-changed because a terminal
+// closed.
+func (s *Server) streamAction(w http.ResponseWriter, r *http.Request, job, action string, fn func(ctx context.Context, by string, st sink) api.ActionResult) {
 	by := who(r)
 	unlock, err := s.lock(job, action, by)
 	if err != nil {
-		writeErr(w, http.StatusConflict, err.Error(), "wait for it to finish (`cjob events "+job+"`)")
+		hint := "wait for it to finish (`cjob events " + job + "`)"
+		if job == "*" {
+			hint = "wait for them to finish (`cjob events`)"
+		}
+		writeErr(w, http.StatusConflict, err.Error(), hint)
 		return
 	}
 	defer unlock()
-	// The action goes on if the client goes away: production is never
-	// left half-changed because a terminal closed.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Minute)
 	defer cancel()
 	st := newStream(w)
-	res := s.perform(ctx, by, action, h, job, req, st)
+	res := fn(ctx, by, st)
 	st.line(api.StreamLine{Result: &res})
 }
 
@@ -503,18 +515,9 @@ func (s *Server) upAll(w http.ResponseWriter, r *http.Request) {
 	if h == nil {
 		return
 	}
-	by := who(r)
-	unlock, err := s.lock("*", "up", by)
-	if err != nil {
-		writeErr(w, http.StatusConflict, err.Error(), "wait for them to finish (`cjob events`)")
-		return
-	}
-	defer unlock()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Minute)
-	defer cancel()
-	st := newStream(w)
-	res := s.upEverything(ctx, by, h, "up", 0, st)
-	st.line(api.StreamLine{Result: &res})
+	s.streamAction(w, r, "*", "up", func(ctx context.Context, by string, st sink) api.ActionResult {
+		return s.upEverything(ctx, by, h, "up", 0, st)
+	})
 }
 
 // upEverything brings every job of h up at once and records it.
@@ -567,16 +570,7 @@ func (s *Server) deployHandler(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "version: want a number", "")
 		return
 	}
-	by := who(r)
-	unlock, err := s.lock("*", "deploy", by)
-	if err != nil {
-		writeErr(w, http.StatusConflict, err.Error(), "wait for them to finish (`cjob events`)")
-		return
-	}
-	defer unlock()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Minute)
-	defer cancel()
-	st := newStream(w)
-	res := s.deploy(ctx, by, n, st)
-	st.line(api.StreamLine{Result: &res})
+	s.streamAction(w, r, "*", "deploy", func(ctx context.Context, by string, st sink) api.ActionResult {
+		return s.deploy(ctx, by, n, st)
+	})
 }

@@ -143,17 +143,25 @@ func (s *Server) jobStates(r *http.Request, h *head) ([]production.Job, error) {
 	return jobs, nil
 }
 
+// states is jobStates, answering 409 when the head cannot run in
+// production.
+func (s *Server) states(w http.ResponseWriter, r *http.Request, h *head) ([]production.Job, bool) {
+	jobs, err := s.jobStates(r, h)
+	if err != nil {
+		writeErr(w, http.StatusConflict, err.Error(), "give every host that runs a task its docker: endpoint, and push again")
+		return nil, false
+	}
+	return jobs, true
+}
+
 func (s *Server) jobs(w http.ResponseWriter, r *http.Request) {
 	h := s.needHead(w)
 	if h == nil {
 		return
 	}
-	jobs, err := s.jobStates(r, h)
-	if err != nil {
-		writeErr(w, http.StatusConflict, err.Error(), "give every host that runs a task its docker: endpoint, and push again")
-		return
+	if jobs, ok := s.states(w, r, h); ok {
+		writeJSON(w, http.StatusOK, jobs)
 	}
-	writeJSON(w, http.StatusOK, jobs)
 }
 
 // resolve finds the job named in the path in the head version.
@@ -175,9 +183,8 @@ func (s *Server) job(w http.ResponseWriter, r *http.Request) {
 	if h == nil {
 		return
 	}
-	jobs, err := s.jobStates(r, h)
-	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error(), "")
+	jobs, ok := s.states(w, r, h)
+	if !ok {
 		return
 	}
 	for _, j := range jobs {
@@ -346,9 +353,8 @@ func (s *Server) containers(w http.ResponseWriter, r *http.Request) {
 	if h == nil {
 		return
 	}
-	jobs, err := s.jobStates(r, h)
-	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error(), "")
+	jobs, ok := s.states(w, r, h)
+	if !ok {
 		return
 	}
 	out := []api.Container{}
@@ -362,25 +368,18 @@ func (s *Server) containers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// findContainer looks a container up by name or ID prefix in the last poll.
+// findContainer looks a container up by name or ID prefix, answering 404
+// when there is none.
 func (s *Server) findContainer(w http.ResponseWriter, r *http.Request) (*stack.Container, *head) {
-	h := s.needHead(w)
-	if h == nil {
+	if s.needHead(w) == nil {
 		return nil, nil
 	}
-	name := r.PathValue("name")
-	for _, snap := range []*production.Snapshot{s.snapshot(), nil} {
-		if snap == nil {
-			snap = s.pollOnce(r.Context())
-		}
-		for _, c := range snap.Observed.Containers {
-			if c.Name == name || (len(name) >= 6 && strings.HasPrefix(c.ID, name)) {
-				return c, h
-			}
-		}
+	c, h, err := s.container(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeErr(w, http.StatusNotFound, err.Error(), "list them with `cjob status JOB`")
+		return nil, nil
 	}
-	writeErr(w, http.StatusNotFound, "no production container "+name, "list them with `cjob status JOB`")
-	return nil, nil
+	return c, h
 }
 
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
