@@ -57,12 +57,16 @@ func newRoot() *cobra.Command {
 
 The same file drives production and every developer's machine: ` + "`cjob dev up`" + `
 rewrites every production host onto the local engine, keeping production's
-addresses and ports working, so dev cannot drift from production.`,
+addresses and ports working, so dev cannot drift from production.
+` + "`cjob server`" + ` runs production from the pushed file: operators push, see what
+is outdated, and roll jobs out with up, update, rolling-update and rollback.`,
 		Example: `  cjob validate -f jobs.yml
   cjob dev up                 # the whole of production, on this machine
   cjob dev up web             # only web and what it depends on
   cjob dev ps
-  cjob dev logs api -f`,
+  cjob dev logs api -f
+  cjob push -f jobs.yml -m "api 1.1.0"      # to the production server
+  cjob rolling-update api --image 1.1.0`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,

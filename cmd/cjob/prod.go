@@ -68,7 +68,7 @@ func operator() string {
 func newProdCommands(g *global) []*cobra.Command {
 	return []*cobra.Command{newPush(g), newList(), newStatus(), newHistory(), newDiff(g),
 		newJobAction("up"), newJobAction("down"), newJobAction("reload"), newUpdate(), newJobAction("rolling-update"), newJobAction("rollback"),
-		newEvents(), newLogs()}
+		newDeploy(), newEvents(), newLogs()}
 }
 
 // pushRecord remembers, per server and jobs file, the version last pushed
@@ -571,6 +571,9 @@ func runAction(cmd *cobra.Command, rm *remote, action, job string, req api.Actio
 	rep := progress.New(errw, mode)
 	var warnings []string
 	call := func(on func(api.StreamLine)) (*api.ActionResult, error) {
+		if action == "deploy" {
+			return rm.client().Deploy(cmd.Context(), req.To, on)
+		}
 		if job == "" {
 			return rm.client().UpAll(cmd.Context(), on)
 		}
@@ -882,4 +885,28 @@ func humanSize(n int64) string {
 		return strconv.FormatFloat(float64(n)/k, 'f', 0, 64) + "KiB"
 	}
 	return strconv.FormatInt(n, 10) + "B"
+}
+
+func newDeploy() *cobra.Command {
+	var (
+		rm   remote
+		mode = progress.Auto
+	)
+	c := &cobra.Command{
+		Use:   "deploy <version>",
+		Short: "Deploy an old version: push its file again as the newest version and bring every job up on it",
+		Example: `  cjob history            # find the version
+  cjob deploy 4`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || n < 1 {
+				return fmt.Errorf("version %q: want a version number (see `cjob history`)", args[0])
+			}
+			return runAction(cmd, &rm, "deploy", "", api.ActionRequest{To: n}, mode)
+		},
+	}
+	rm.register(c, true)
+	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
+	return c
 }

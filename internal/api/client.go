@@ -236,6 +236,12 @@ func (c *Client) UpAll(ctx context.Context, on func(StreamLine)) (*ActionResult,
 	return c.stream(ctx, "/up", "--all", "up", ActionRequest{}, on)
 }
 
+// Deploy pushes version n's file again as the newest version and brings
+// every job up on it.
+func (c *Client) Deploy(ctx context.Context, n int64, on func(StreamLine)) (*ActionResult, error) {
+	return c.stream(ctx, fmt.Sprintf("/versions/%d/deploy", n), fmt.Sprintf("version %d", n), "deploy", ActionRequest{}, on)
+}
+
 func (c *Client) stream(ctx context.Context, path, job, action string, r ActionRequest, on func(StreamLine)) (*ActionResult, error) {
 	start := time.Now()
 	resp, err := c.send(ctx, "POST", path, r, "application/x-ndjson")

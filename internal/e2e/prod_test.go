@@ -452,6 +452,15 @@ func TestProduction(t *testing.T) {
 		t.Errorf("after rollback --to 2: %+v", j)
 	}
 
+	// deploy: version 6's file again, as version 9, every job up on it.
+	r = srv.must(t, "alice", "deploy", "6", "--progress", "plain")
+	if h := srv.must(t, "reader", "history", "-n", "1").stdout; !strings.Contains(h, "version 9") || !strings.Contains(h, "deploy version 6") {
+		t.Errorf("deploy 6:\n%s\n%s", r, h)
+	}
+	if j := srv.job(t, "core.api"); j.State != "ok" || j.Versions[0] != 9 {
+		t.Errorf("after deploy 6: %+v", j)
+	}
+
 	// down stops the job everywhere.
 	srv.must(t, "alice", "down", "api", "--progress", "plain")
 	if j := srv.job(t, "core.api"); j.Running != 0 || j.State != "stopped" {
@@ -465,7 +474,7 @@ func TestProduction(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&info)
 		resp.Body.Close()
 	}
-	if info.Head != 8 || info.Embedded || len(info.Etcd) != 3 {
+	if info.Head != 9 || info.Embedded || len(info.Etcd) != 3 {
 		t.Errorf("info: %+v", info)
 	}
 	if got := hook.versions(); len(got) < 6 {
