@@ -361,7 +361,19 @@ func (e *engine) afterStop() error {
 		return fmt.Errorf("%s: %d processes would not die", e.Name, n)
 	}
 	removeCgroups(e.data)
-	return unmountUnder(e.run, e.data)
+	if err := unmountUnder(e.run, e.data); err != nil {
+		return err
+	}
+	// A machine that goes down loses /run (a tmpfs): containerd's state
+	// and dockerd's exec root (runc's state) go with it. Left in place, a
+	// task killed half-started blocks its container's next start ("failed
+	// to start shim: ... file exists").
+	for _, d := range []string{"c", "x"} {
+		if err := os.RemoveAll(filepath.Join(e.run, d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Restart starts a stopped engine again on the same data root: its images
