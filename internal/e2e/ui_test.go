@@ -49,7 +49,14 @@ func browser(t *testing.T) context.Context {
 		chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelB := chromedp.NewContext(actx)
+	// This chromium is newer than the protocol chromedp knows; the events
+	// it does not know are noise.
+	quiet := func(format string, args ...any) {
+		if msg := fmt.Sprintf(format, args...); !strings.Contains(msg, "unhandled") {
+			fmt.Fprintln(os.Stderr, "chromedp:", msg)
+		}
+	}
+	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(quiet))
 	ctx, cancelC := context.WithTimeout(ctx, 4*time.Minute)
 	t.Cleanup(func() {
 		cancelC()
