@@ -249,6 +249,25 @@ services:
 	}
 	shot(t, ctx, "topology")
 
+	// The page refreshes itself and keeps what the visitor did: the filter
+	// text and the scroll position.
+	run(t, ctx, "refresh", chromedp.EmulateViewport(1280, 260), chromedp.Navigate(base+"/services"),
+		chromedp.WaitVisible(`#filter`, chromedp.ByQuery), chromedp.SendKeys(`#filter`, "api", chromedp.ByQuery),
+		chromedp.Evaluate(`window.scrollTo(0, 60)`, nil))
+	var first string
+	var y float64
+	run(t, ctx, "before the refresh", chromedp.Text(`#last-refresh`, &first, chromedp.ByQuery), chromedp.Evaluate(`window.scrollY`, &y))
+	waitJS(t, ctx, "an automatic refresh", fmt.Sprintf(`document.querySelector('#last-refresh').textContent !== %q`, first), 25*time.Second)
+	var filter string
+	var y2 float64
+	var webHidden bool
+	run(t, ctx, "after the refresh", chromedp.Value(`#filter`, &filter, chromedp.ByQuery), chromedp.Evaluate(`window.scrollY`, &y2),
+		chromedp.Evaluate(`(() => { const e = document.querySelector('tr[data-job="shop.web"]'); return !e || e.hidden || e.offsetParent === null; })()`, &webHidden))
+	if filter != "api" || !webHidden || y2 != y || y == 0 {
+		t.Errorf("after a refresh: filter %q (want api), web hidden %v, scroll %v -> %v", filter, webHidden, y, y2)
+	}
+	run(t, ctx, "viewport back", chromedp.EmulateViewport(1280, 900))
+
 	// The container page: inspect (secrets masked) and the log, live: the
 	// server checks health every second, and api logs every check.
 	run(t, ctx, "container", chromedp.Navigate(base+"/containers/"+container), chromedp.WaitVisible("#log", chromedp.ByQuery))
