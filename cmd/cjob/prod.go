@@ -556,9 +556,11 @@ func newJobAction(action string) *cobra.Command {
 	case "rolling-update":
 		c.Flags().StringVar(&image, "image", "", "roll onto this tag of the job's image (pushes a version naming it)")
 		c.Flags().IntVar(&req.MaxParallel, "max-parallel", 1, "tasks replaced at once")
+		c.Flags().StringVar(&req.HealthTimeout, "health-timeout", "", "how long a new task may take to pass its check, e.g. 20s (default: the job's own)")
 	case "rollback":
 		c.Flags().Int64Var(&req.To, "to", 0, "the version whose definition of the job to restore (default: the newest that differs from what runs)")
 		c.Flags().IntVar(&req.MaxParallel, "max-parallel", 1, "tasks replaced at once")
+		c.Flags().StringVar(&req.HealthTimeout, "health-timeout", "", "how long a new task may take to pass its check, e.g. 20s (default: the job's own)")
 	}
 	return c
 }
@@ -703,6 +705,7 @@ the previous tag back in the pushed config.`,
 	}
 	rm.register(c, true)
 	c.Flags().IntVar(&req.MaxParallel, "max-parallel", 1, "tasks replaced at once")
+	c.Flags().StringVar(&req.HealthTimeout, "health-timeout", "", "how long a new task may take to pass its check, e.g. 20s (default: the job's own)")
 	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
 	return c
 }

@@ -76,6 +76,9 @@ type ActionRequest struct {
 	Task        int    `json:"task,omitempty"`         // reload: one task (1-based); 0: all
 	Tag         string `json:"tag,omitempty"`          // update, rolling-update: the image tag to roll onto
 	MaxParallel int    `json:"max_parallel,omitempty"` // rolling-update: tasks at once; 0: 1
+	// HealthTimeout (update, rolling-update, rollback) bounds how long a new
+	// task may take to pass its check, e.g. "20s"; "": the job's own.
+	HealthTimeout string `json:"health_timeout,omitempty"`
 	To          int64  `json:"to,omitempty"`           // rollback: the version whose definition of the job to restore; 0: the one before
 	Message     string `json:"message,omitempty"`
 }

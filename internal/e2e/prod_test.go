@@ -339,7 +339,7 @@ func TestProduction(t *testing.T) {
 	for _, tk := range j.Tasks {
 		before[tk.Task] = tk.ID
 	}
-	r = srv.as(t, "alice", token, "rolling-update", "api", "--image", "2.0.0-broken", "--progress", "plain")
+	r = srv.as(t, "alice", token, "rolling-update", "api", "--image", "2.0.0-broken", "--health-timeout", "3s", "--progress", "plain")
 	if r.code == 0 || !strings.Contains(r.stderr+r.stdout, "rolled back") {
 		t.Fatalf("rolling update onto a broken tag must fail and roll back:\n%s", r)
 	}

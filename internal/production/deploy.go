@@ -281,6 +281,25 @@ func (d *Deployer) Down(ctx context.Context, f *prodspec.File, job string, rep p
 // RollingOptions tune a rolling update.
 type RollingOptions struct {
 	MaxParallel int // tasks replaced at once; 0: 1
+	// HealthTimeout bounds how long a new task may take to pass its check
+	// (0: the job's own, start period + interval x retries).
+	HealthTimeout time.Duration
+}
+
+// bounded is u with its check's deadline cut to d.
+func bounded(u *stack.Unit, d time.Duration) *stack.Unit {
+	if d <= 0 || u.Health == nil {
+		return u
+	}
+	c, h := *u, *u.Health
+	interval := h.Interval
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	h.StartPeriod = 0
+	h.Retries = max(1, int((d+interval-1)/interval))
+	c.Health = &h
+	return &c
 }
 
 // RollingUpdate moves the job onto the version task by task (MaxParallel at
@@ -312,7 +331,10 @@ func (d *Deployer) RollingUpdate(ctx context.Context, t Target, job string, o Ro
 	out := &Outcome{Job: job, Action: "rolling-update", Version: t.Version}
 	var touched []*stack.Unit
 	for i := 0; i < len(units); i += o.MaxParallel {
-		batch := units[i:min(i+o.MaxParallel, len(units))]
+		var batch []*stack.Unit
+		for _, u := range units[i:min(i+o.MaxParallel, len(units))] {
+			batch = append(batch, bounded(u, o.HealthTimeout))
+		}
 		p := plan.Reconcile(subStack(st, batch), obs, plan.Options{KeepOrphans: true})
 		if p.Empty() {
 			for _, u := range batch {

@@ -283,7 +283,11 @@ func (s *Server) run(ctx context.Context, by, action string, h *head, job string
 		out, warns, err = s.dep.Reload(ctx, target, job, req.Task, st)
 	case "update", "rolling-update":
 		if req.Tag == "" {
-			out, warns, err = s.dep.RollingUpdate(ctx, target, job, production.RollingOptions{MaxParallel: req.MaxParallel}, st)
+			ro, rerr := rollingOptions(req)
+			if rerr != nil {
+				return api.ActionResult{Error: rerr.Error()}
+			}
+			out, warns, err = s.dep.RollingUpdate(ctx, target, job, ro, st)
 			if err == nil {
 				s.setJobState(ctx, job, "up", h.v.Number, by)
 			}
@@ -332,7 +336,7 @@ func (s *Server) updateTag(ctx context.Context, by, action string, h *head, job 
 	if msg == "" {
 		msg = fmt.Sprintf("%s %s to %s", action, job, req.Tag)
 	}
-	return s.rollOnto(ctx, by, h, job, nf, "update", msg, req.MaxParallel, st)
+	return s.rollOnto(ctx, by, h, job, nf, "update", msg, req, st)
 }
 
 // rollback restores the job's definition from an earlier version (by
@@ -358,7 +362,7 @@ func (s *Server) rollback(ctx context.Context, by string, h *head, job string, r
 	if msg == "" {
 		msg = fmt.Sprintf("rollback %s to version %d", job, to)
 	}
-	return s.rollOnto(ctx, by, h, job, nf, "rollback", msg, req.MaxParallel, st)
+	return s.rollOnto(ctx, by, h, job, nf, "rollback", msg, req, st)
 }
 
 // previousVersion is the newest version older than the one the job runs
@@ -406,7 +410,11 @@ func (s *Server) previousVersion(ctx context.Context, h *head, job string) (int6
 // rolling update fails and puts the old tasks back, a further version
 // restores the job's previous definition, so the pushed config says what
 // runs.
-func (s *Server) rollOnto(ctx context.Context, by string, h *head, job string, nf *prodspec.File, kind, msg string, maxPar int, st sink) api.ActionResult {
+func (s *Server) rollOnto(ctx context.Context, by string, h *head, job string, nf *prodspec.File, kind, msg string, req api.ActionRequest, st sink) api.ActionResult {
+	ro, err := rollingOptions(req)
+	if err != nil {
+		return api.ActionResult{Error: err.Error() + "; no version was pushed"}
+	}
 	if err := s.dep.Preflight(ctx, nf, job); err != nil {
 		return api.ActionResult{Error: err.Error() + "; no version was pushed"}
 	}
@@ -421,7 +429,7 @@ func (s *Server) rollOnto(ctx context.Context, by string, h *head, job string, n
 		return res
 	}
 	st.warn(fmt.Sprintf("version %d pushed: %s", v.Number, msg))
-	out, warns, err := s.dep.RollingUpdate(ctx, production.Target{File: tf, Version: v.Number}, job, production.RollingOptions{MaxParallel: maxPar}, st)
+	out, warns, err := s.dep.RollingUpdate(ctx, production.Target{File: tf, Version: v.Number}, job, ro, st)
 	for _, w := range warns {
 		st.warn(w)
 	}
@@ -573,4 +581,17 @@ func (s *Server) deployHandler(w http.ResponseWriter, r *http.Request) {
 	s.streamAction(w, r, "*", "deploy", func(ctx context.Context, by string, st sink) api.ActionResult {
 		return s.deploy(ctx, by, n, st)
 	})
+}
+
+// rollingOptions reads a rolling update's options from a request.
+func rollingOptions(req api.ActionRequest) (production.RollingOptions, error) {
+	o := production.RollingOptions{MaxParallel: req.MaxParallel}
+	if req.HealthTimeout != "" {
+		d, err := time.ParseDuration(req.HealthTimeout)
+		if err != nil || d <= 0 {
+			return o, fmt.Errorf("health timeout %q: want a duration such as 20s", req.HealthTimeout)
+		}
+		o.HealthTimeout = d
+	}
+	return o, nil
 }
