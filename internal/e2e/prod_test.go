@@ -508,9 +508,14 @@ services:
     jobs:
       a: {image: "coding/git:1.0.0", port: 8090, env: {ROLE: git, API_TOKEN: very-secret-value}, run_on_host: far-1}
 `)
+	broken := jobsFileNoCleanup(t, "project: emb\nhosts: {h: {}}\nservices:\n  s:\n    jobs:\n      a: {image: x, run_on_host: nowhere}\n      b: {image: y, run_on_host: elsewhere}\n")
+	r := srv.as(t, "ops", srv.token, "push", "-f", broken)
+	if r.code == 0 || strings.Count(r.stderr, "jobs.yml:") < 2 {
+		t.Errorf("pushing a broken file: every error, with file:line, and a failure:\n%s", r)
+	}
 	srv.must(t, "ops", "push", "-f", file, "-m", "one")
 	start := time.Now()
-	r := srv.must(t, "ops", "status")
+	r = srv.must(t, "ops", "status")
 	if !strings.Contains(r.stdout, "down") || !strings.Contains(r.stdout, "far-1") {
 		t.Errorf("status with an unreachable host:\n%s", r)
 	}
