@@ -75,10 +75,22 @@ is outdated, and roll jobs out with up, update, rolling-update and rollback.`,
 	pf.StringArrayVar(&g.set, "set", nil, "override a template var, key=value (repeatable)")
 	pf.StringVarP(&g.project, "project", "p", "", "project name (default: the project named in the jobs file)")
 	pf.StringVarP(&g.host, "docker-host", "H", "", "Docker engine endpoint (default: $DOCKER_HOST or the local socket)")
-	root.AddCommand(newRender(g), newValidate(g), newDev(g), newStaging(g), newDoctor(g), newSandbox(), newServeStatic(), newImport(), newServer())
-	root.AddCommand(newProdCommands(g)...)
+	root.AddGroup(&cobra.Group{ID: "env", Title: "Environments:"}, &cobra.Group{ID: "prod", Title: "Production (through cjob server):"}, &cobra.Group{ID: "file", Title: "The jobs file:"})
+	for _, c := range []*cobra.Command{newDev(g), newStaging(g), newDoctor(g), newServer()} {
+		c.GroupID = "env"
+		root.AddCommand(c)
+	}
+	for _, c := range newProdCommands(g) {
+		c.GroupID = "prod"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{newRender(g), newValidate(g), newImport()} {
+		c.GroupID = "file"
+		root.AddCommand(c)
+	}
+	root.AddCommand(newSandbox(), newServeStatic())
 	addJobsFlag(root, g)
-	for _, path := range [][]string{{"dev", "up"}, {"dev", "plan"}, {"dev", "explain"}, {"dev", "down"}, {"dev", "logs"}, {"dev", "restore"}, {"staging", "logs"}} {
+	for _, path := range [][]string{{"up"}, {"down"}, {"reload"}, {"update"}, {"rolling-update"}, {"rollback"}, {"status"}, {"history"}, {"logs"}, {"events"}, {"dev", "up"}, {"dev", "plan"}, {"dev", "explain"}, {"dev", "down"}, {"dev", "logs"}, {"dev", "restore"}, {"staging", "logs"}} {
 		if c, _, err := root.Find(path); err == nil {
 			c.ValidArgsFunction = completeJobs(g)
 		}
