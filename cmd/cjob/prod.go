@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 type remote struct {
 	host   string
 	token  string
+	cacert string
 	asJSON bool
 }
 
@@ -37,6 +39,7 @@ func (r *remote) register(c *cobra.Command, withJSON bool) {
 	}
 	c.Flags().StringVar(&r.host, "host", host, "cjob server address ($CJOB_HOST)")
 	c.Flags().StringVar(&r.token, "token", "", "token for changes (default $CJOB_TOKEN)")
+	c.Flags().StringVar(&r.cacert, "cacert", os.Getenv("CJOB_CACERT"), "CA certificate of a server with its own (https://) certificate ($CJOB_CACERT)")
 	if withJSON {
 		c.Flags().BoolVar(&r.asJSON, "json", false, "print as JSON")
 	}
@@ -47,8 +50,20 @@ func (r *remote) client() *api.Client {
 	if tok == "" {
 		tok = strings.TrimSpace(os.Getenv("CJOB_TOKEN"))
 	}
-	return api.NewClient(r.host, tok, operator())
+	c := api.NewClient(r.host, tok, operator())
+	if r.cacert != "" {
+		if err := c.TrustCA(r.cacert); err != nil {
+			// Every call fails with this, before anything is sent.
+			c.HTTP = &http.Client{Transport: failing{err}}
+		}
+	}
+	return c
 }
+
+// failing is a transport whose every request fails with err.
+type failing struct{ err error }
+
+func (f failing) RoundTrip(*http.Request) (*http.Response, error) { return nil, f.err }
 
 // operator is who the CLI says is asking: $CJOB_AUTHOR, else user@host.
 func operator() string {

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +42,9 @@ func newServer() *cobra.Command {
 		webhook   string
 		poll      time.Duration
 		timeout   time.Duration
+		tlsCert   string
+		tlsKey    string
+		keep      time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "server",
@@ -90,6 +95,14 @@ no --token-file a token is generated in DATA-DIR/token.`,
 					}
 				}
 			}
+			if (tlsCert == "") != (tlsKey == "") {
+				return errors.New("--tls-cert and --tls-key go together")
+			}
+			if tlsCert != "" {
+				if _, err := tls.LoadX509KeyPair(tlsCert, tlsKey); err != nil {
+					return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+				}
+			}
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("--listen %s: %w (is another server running? pick another address with --listen)", listen, err)
@@ -100,7 +113,7 @@ no --token-file a token is generated in DATA-DIR/token.`,
 				return err
 			}
 			defer st.Close()
-			srv, err := server.New(server.Options{Store: st, Tokens: tokens, Webhook: webhook, PollInterval: poll, PollTimeout: timeout, Logf: logger.Printf})
+			srv, err := server.New(server.Options{Store: st, Tokens: tokens, Webhook: webhook, PollInterval: poll, PollTimeout: timeout, Logf: logger.Printf, KeepEvents: keep})
 			if err != nil {
 				return err
 			}
@@ -114,12 +127,24 @@ no --token-file a token is generated in DATA-DIR/token.`,
 			if !st.Embedded() {
 				where = "etcd " + strings.Join(st.Endpoints(), ",")
 			}
-			logger.Printf("listening on http://%s (%s)", l.Addr(), where)
+			scheme := "http"
+			if tlsCert != "" {
+				scheme = "https"
+			} else if ap, err := netip.ParseAddrPort(l.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
+				logger.Printf("warning: serving plain HTTP on %s: tokens cross the network in clear text; give --tls-cert and --tls-key", l.Addr())
+			}
+			logger.Printf("listening on %s://%s (%s)", scheme, l.Addr(), where)
 			runCtx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			errc := make(chan error, 2)
 			go func() { errc <- srv.Run(runCtx) }()
-			go func() { errc <- hs.Serve(l) }()
+			go func() {
+				if tlsCert != "" {
+					errc <- hs.ServeTLS(l, tlsCert, tlsKey)
+					return
+				}
+				errc <- hs.Serve(l)
+			}()
 			select {
 			case <-ctx.Done():
 				logger.Printf("shutting down")
@@ -142,6 +167,9 @@ no --token-file a token is generated in DATA-DIR/token.`,
 	f.StringVar(&webhook, "webhook", "", "URL to POST every new version to, with the jobs it makes outdated")
 	f.DurationVar(&poll, "poll", 10*time.Second, "how often to poll the production hosts")
 	f.DurationVar(&timeout, "host-timeout", 5*time.Second, "how long one host may take to answer a poll")
+	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM); clients use https://HOST and, for a private CA, --cacert")
+	f.StringVar(&tlsKey, "tls-key", "", "the certificate's key (PEM)")
+	f.DurationVar(&keep, "keep-events", 90*24*time.Hour, "how long events are kept (0: forever); versions are always kept")
 	return c
 }
 

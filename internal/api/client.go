@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -26,13 +29,34 @@ type Client struct {
 	HTTP   *http.Client
 }
 
-// NewClient makes a client for a server address: host:port or a URL.
+// NewClient makes a client for a server address: host:port or a URL
+// (https:// for a server with --tls-cert).
 func NewClient(addr, token, author string) *Client {
 	base := addr
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
 	return &Client{Base: strings.TrimRight(base, "/"), Token: token, Author: author, HTTP: &http.Client{}}
+}
+
+// TrustCA makes the client trust the CA in a PEM file besides the system's
+// (a server with its own certificate).
+func (c *Client) TrustCA(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("CA certificate: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return fmt.Errorf("CA certificate %s: no PEM certificate in it", path)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	c.HTTP = &http.Client{Transport: t}
+	return nil
 }
 
 // StatusError is a non-2xx answer.

@@ -547,3 +547,44 @@ services:
 		t.Errorf("events after a restart:\n%s", r)
 	}
 }
+
+// TestServerTLS: with --tls-cert the API and the UI are served over HTTPS;
+// the CLI trusts a private CA with --cacert (or CJOB_CACERT) and refuses
+// the server without it.
+func TestServerTLS(t *testing.T) {
+	needBinary(t)
+	dir := t.TempDir()
+	ca, cert, key, err := pooltest.Certs(filepath.Join(dir, "tls"), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := "tls-token-0123456789abcdef"
+	os.WriteFile(filepath.Join(dir, "tokens"), []byte(token+"\n"), 0o600)
+	addr := freeAddr(t)
+	cmd := exec.Command(cjobBin, "server", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--token-file", filepath.Join(dir, "tokens"), "--tls-cert", cert, "--tls-key", key)
+	var log strings.Builder
+	var mu sync.Mutex
+	cmd.Stdout = writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return log.Write(b) })
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	srv := &server{addr: "https://" + addr, token: token}
+	waitFor(t, "the TLS server", 30*time.Second, func() bool {
+		r := srv.as(t, "ops", "", "history", "--cacert", ca)
+		return r.code == 0
+	})
+	mu.Lock()
+	if !strings.Contains(log.String(), "listening on https://") {
+		t.Errorf("server log:\n%s", log.String())
+	}
+	mu.Unlock()
+	file := jobsFileNoCleanup(t, "project: tls\nhosts: {h: {docker: \"tcp://127.0.0.1:1\"}}\nservices:\n  s:\n    jobs:\n      a: {image: x, run_on_host: h}\n")
+	if r := srv.as(t, "ops", token, "push", "-f", file, "--cacert", ca); r.code != 0 || !strings.Contains(r.stdout, "Pushed version 1") {
+		t.Errorf("push over https:\n%s", r)
+	}
+	if r := srv.as(t, "ops", token, "history"); r.code == 0 || !strings.Contains(r.stderr, "certificate") {
+		t.Errorf("without the CA the CLI must refuse the server's certificate:\n%s", r)
+	}
+}

@@ -102,3 +102,10 @@ func clientTLS(caFile string) *tls.Config {
 	}
 	return &tls.Config{RootCAs: pool}
 }
+
+// Certs makes a CA and a server certificate for ip under dir, for tests
+// that serve TLS themselves. It returns the files' paths.
+func Certs(dir, ip string) (ca, cert, key string, err error) {
+	c, err := makeCerts(dir, ip)
+	return c.CA, c.ServerCert, c.ServerKey, err
+}

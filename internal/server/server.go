@@ -41,6 +41,9 @@ type Options struct {
 	Registry     *registry.Client                                           // nil: registry.New with Docker's credentials
 	Probe        func(ctx context.Context, c *stack.Check, ip string) error // nil: health.Probe
 	Logf         func(format string, args ...any)
+	// KeepEvents is how long events are kept (0: forever); older ones are
+	// removed once an hour.
+	KeepEvents time.Duration
 }
 
 // Server is the control plane.

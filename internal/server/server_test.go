@@ -1023,3 +1023,31 @@ func TestUpAll(t *testing.T) {
 		t.Errorf("a failed up of every job recorded job states: %v", states)
 	}
 }
+
+// TestPruneEvents: with KeepEvents, Run removes older events and keeps
+// newer ones.
+func TestPruneEvents(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.KeepEvents = 24 * time.Hour })
+	old, err := f.st.AddEvent(tctx(t), store.Event{Time: time.Now().Add(-100 * 24 * time.Hour), Who: "past", Action: "up", Result: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.AddEvent(tctx(t), store.Event{Who: "now", Action: "up", Result: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the old event pruned", 10*time.Second, func() bool {
+		for _, e := range f.events() {
+			if e.ID == old.ID {
+				return false
+			}
+		}
+		return true
+	})
+	if findEvent(f.events(), "up", "ok") == nil {
+		t.Errorf("the recent event was pruned too")
+	}
+}

@@ -147,7 +147,16 @@ func (s *Server) pollLoop(ctx context.Context) {
 	t := time.NewTicker(s.o.PollInterval)
 	defer t.Stop()
 	down := map[string]bool{}
+	var pruned time.Time
 	for {
+		if s.o.KeepEvents > 0 && time.Since(pruned) > time.Hour {
+			pruned = time.Now()
+			if n, err := s.o.Store.PruneEvents(ctx, pruned.Add(-s.o.KeepEvents)); err != nil {
+				s.o.Logf("pruning events: %v", err)
+			} else if n > 0 {
+				s.o.Logf("pruned %d events older than %s", n, s.o.KeepEvents)
+			}
+		}
 		snap := s.poll(ctx, true)
 		for _, n := range snap.Nodes {
 			if !n.Reachable && !down[n.Name] {
