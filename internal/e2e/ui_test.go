@@ -300,6 +300,29 @@ services:
 	}
 	// The page refreshes by itself and shows the new container.
 	waitJS(t, ctx, "the page showing the new container", fmt.Sprintf(`!!document.querySelector('[data-container][data-id=%q]')`, after.Tasks[0].ID), 20*time.Second)
+
+	// History: version 2 changes api's env; "deploy this version" on
+	// version 1 brings it back as version 3.
+	edited := jobsFileNoCleanup(t, strings.Replace(mustRead(t, file), `SHOP_DB_PASSWORD: do-not-show`, `SHOP_DB_PASSWORD: do-not-show, FEATURE: "on"`, 1))
+	srv.must(t, "ops", "push", "-f", edited, "-m", "feature on")
+	srv.must(t, "ops", "up", "shop.api", "--progress", "plain")
+	run(t, ctx, "history", chromedp.Navigate(base+"/history"), chromedp.WaitVisible(`button.action[data-verb="deploy"][data-version="1"]`, chromedp.ByQuery))
+	act(t, ctx, `button.action[data-verb="deploy"][data-version="1"]`)
+	if h := srv.must(t, "reader", "history", "-n", "1").stdout; !strings.Contains(h, "version 3") || !strings.Contains(h, "deploy version 1") || !strings.Contains(h, "FEATURE") {
+		t.Errorf("deploy version 1 from the UI:\n%s", h)
+	}
+	if j := srv.job(t, "shop.api"); j.State != "ok" || j.Versions[0] != 3 {
+		t.Errorf("after deploying version 1 from the UI: %+v", j)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // everyPage visits every page of a UI and fails on an error page; want
