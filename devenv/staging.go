@@ -141,6 +141,10 @@ func rewriteOnto(f *prodspec.File, envName string, opts StagingOptions) (*Result
 	for i, n := range names {
 		extraHosts[i] = n + ":" + extra[n]
 	}
+	if e := f.Environments[envName]; e != nil && e.ExtraHosts != nil && !*e.ExtraHosts {
+		extraHosts = nil
+		res.Notes = append(res.Notes, Note{Subject: "stack", Text: "production names are not written into /etc/hosts (environments." + envName + ".extra_hosts: false): DNS serves them"})
+	}
 
 	hostAddr := hostAddresses(f)
 	volumes := map[string]stack.Volume{}

@@ -193,6 +193,10 @@ func (e *Environment) Clone() *Environment {
 	c.Exclude = slices.Clone(e.Exclude)
 	c.Pool = slices.Clone(e.Pool)
 	c.Pin = maps.Clone(e.Pin)
+	if e.ExtraHosts != nil {
+		b := *e.ExtraHosts
+		c.ExtraHosts = &b
+	}
 	if e.Jobs != nil {
 		c.Jobs = make(map[string]*JobPatch, len(e.Jobs))
 		for name, p := range e.Jobs {

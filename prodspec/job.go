@@ -359,7 +359,7 @@ func (d *decoder) tasks(n *yaml.Node, path string, js *jobSource) {
 
 // Keys of environments and job patches.
 var (
-	environmentKeys = []string{"exclude", "jobs", "pool", "pin"}
+	environmentKeys = []string{"exclude", "jobs", "pool", "pin", "extra_hosts"}
 	patchKeys       = []string{"image", "command", "env", "memory"}
 )
 
@@ -399,6 +399,11 @@ func (d *decoder) environments(n *yaml.Node, src *sources) map[string]*Environme
 						to:   ref{name: to, pos: pos(p.v), path: pp},
 					})
 				}
+			}
+		}
+		if e, ok := fs["extra_hosts"]; ok {
+			if b, ok := d.boolean(e.v, join(path, "extra_hosts")); ok {
+				env.ExtraHosts = &b
 			}
 		}
 		if e, ok := fs["jobs"]; ok {

@@ -165,7 +165,7 @@ func (w *yamlWriter) job(indent int, j *Job) {
 }
 
 func (w *yamlWriter) environment(indent int, e *Environment) {
-	if len(e.Exclude) == 0 && len(e.Jobs) == 0 && len(e.Pool) == 0 && len(e.Pin) == 0 {
+	if len(e.Exclude) == 0 && len(e.Jobs) == 0 && len(e.Pool) == 0 && len(e.Pin) == 0 && e.ExtraHosts == nil {
 		w.kv(indent, e.Name, "{}")
 		return
 	}
@@ -205,6 +205,9 @@ func (w *yamlWriter) environment(indent int, e *Environment) {
 	if len(e.Pin) > 0 {
 		w.key(indent, "pin")
 		w.strMap(indent+2, e.Pin, false)
+	}
+	if e.ExtraHosts != nil {
+		w.kv(indent, "extra_hosts", strconv.FormatBool(*e.ExtraHosts))
 	}
 }
 

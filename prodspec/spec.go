@@ -129,7 +129,11 @@ type Environment struct {
 	Jobs    map[string]*JobPatch // keyed by full job name
 	Pool    []string             // staging: pool host names
 	Pin     map[string]string    // staging: production host -> pool host
-	Pos     Pos
+	// ExtraHosts (production, staging): false leaves the production names
+	// out of every container's /etc/hosts, where real DNS serves them; nil
+	// or true writes them (hosts without DNS, such as a test pool).
+	ExtraHosts *bool
+	Pos        Pos
 }
 
 // JobPatch changes a job in one environment. Nil fields leave the job as is;

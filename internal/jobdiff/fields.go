@@ -224,11 +224,14 @@ func fileEntries(f *prodspec.File) []entry {
 	l.env("vars.", "3 ", f.Vars)
 	for name, e := range f.Environments {
 		p, s := "environments."+name, "4 "+name+"\x00"
-		if len(e.Exclude) == 0 && len(e.Jobs) == 0 && len(e.Pool) == 0 && len(e.Pin) == 0 {
+		if len(e.Exclude) == 0 && len(e.Jobs) == 0 && len(e.Pool) == 0 && len(e.Pin) == 0 && e.ExtraHosts == nil {
 			l.plain(p, s, "{}")
 			continue
 		}
 		l.plain(p+".exclude", s+"0", strings.Join(e.Exclude, ", "))
+		if e.ExtraHosts != nil {
+			l.plain(p+".extra_hosts", s+"5", boolText(*e.ExtraHosts))
+		}
 		for job, jp := range e.Jobs {
 			jp2, js := p+".jobs."+job, s+"1 "+job+"\x00"
 			if jp.Image == nil && jp.Command == nil && len(jp.Env) == 0 && jp.Memory == nil {
