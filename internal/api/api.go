@@ -79,8 +79,8 @@ type ActionRequest struct {
 	// HealthTimeout (update, rolling-update, rollback) bounds how long a new
 	// task may take to pass its check, e.g. "20s"; "": the job's own.
 	HealthTimeout string `json:"health_timeout,omitempty"`
-	To          int64  `json:"to,omitempty"`           // rollback: the version whose definition of the job to restore; 0: the one before
-	Message     string `json:"message,omitempty"`
+	To            int64  `json:"to,omitempty"` // rollback: the version whose definition of the job to restore; 0: the one before
+	Message       string `json:"message,omitempty"`
 }
 
 // ActionResult is the last line of an action's stream.

@@ -45,6 +45,12 @@ func Status(ctx context.Context, eng *engine.Engine, f *prodspec.File, env strin
 	if err != nil {
 		return nil, err
 	}
+	return Rows(ctx, res.Stack, obs), nil
+}
+
+// Rows are the rows of what was observed, against the desired stack st,
+// with the health of running tasks checked now.
+func Rows(ctx context.Context, st *stack.Stack, obs *stack.Observed) []Row {
 	ips := map[string]string{}
 	ports := map[string]string{}
 	for _, c := range obs.Containers {
@@ -68,7 +74,7 @@ func Status(ctx context.Context, eng *engine.Engine, f *prodspec.File, env strin
 			Swapped: c.Labels[stack.LabelSwapped],
 		}
 		fmt.Sscan(c.Labels[stack.LabelTask], &r.Task)
-		u := res.Stack.Unit(c.Key())
+		u := st.Unit(c.Key())
 		if c.Kind() == stack.KindSandbox {
 			r.Ports = ports[r.Host]
 		} else if u != nil {
@@ -98,5 +104,5 @@ func Status(ctx context.Context, eng *engine.Engine, f *prodspec.File, env strin
 		}(i, *u.Health)
 	}
 	wg.Wait()
-	return rows, nil
+	return rows
 }

@@ -121,9 +121,8 @@ func (d *Dev) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error) {
 	}
 	des := production.DesireOf(production.Target{File: f}, prep.Rewrite.Stack)
 	jobs := des.Status(prep.Observed, nil)
-	rows, _ := converge.Status(ctx, d.Engine, f, devenv.Env)
 	health := map[string]string{}
-	for _, r := range rows {
+	for _, r := range converge.Rows(ctx, prep.Rewrite.Stack, prep.Observed) {
 		if r.Kind == "task" {
 			health[devenv.TaskKey(r.Job, r.Task)] = r.Health
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -149,16 +150,8 @@ func (s *Staging) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error
 		}()
 	}
 	wg.Wait()
-	sortNodes(out.Nodes)
+	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].Name < out.Nodes[j].Name })
 	return out, nil
-}
-
-func sortNodes(ns []production.Node) {
-	for i := 1; i < len(ns); i++ {
-		for k := i; k > 0 && ns[k].Name < ns[k-1].Name; k-- {
-			ns[k], ns[k-1] = ns[k-1], ns[k]
-		}
-	}
 }
 
 // find locates a container of the pool by name or ID prefix.

@@ -24,7 +24,7 @@ type certs struct {
 
 // makeCerts writes a CA, a server certificate for ip and a client
 // certificate into dir.
-func makeCerts(dir, ip string) (certs, error) {
+func makeCerts(dir string, names ...string) (certs, error) {
 	c := certPaths(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return c, err
@@ -71,8 +71,15 @@ func makeCerts(dir, ip string) (certs, error) {
 		}
 		return writePEM(keyPath, "EC PRIVATE KEY", kb)
 	}
-	if err := issue(2, &x509.Certificate{Subject: pkix.Name{CommonName: ip}, IPAddresses: []net.IP{net.ParseIP(ip)},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, c.ServerCert, c.ServerKey); err != nil {
+	server := &x509.Certificate{Subject: pkix.Name{CommonName: names[0]}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			server.IPAddresses = append(server.IPAddresses, ip)
+		} else {
+			server.DNSNames = append(server.DNSNames, n)
+		}
+	}
+	if err := issue(2, server, c.ServerCert, c.ServerKey); err != nil {
 		return c, err
 	}
 	if err := issue(3, &x509.Certificate{Subject: pkix.Name{CommonName: "cjob"},
@@ -103,9 +110,10 @@ func clientTLS(caFile string) *tls.Config {
 	return &tls.Config{RootCAs: pool}
 }
 
-// Certs makes a CA and a server certificate for ip under dir, for tests
-// that serve TLS themselves. It returns the files' paths.
-func Certs(dir, ip string) (ca, cert, key string, err error) {
-	c, err := makeCerts(dir, ip)
+// Certs makes a CA and a server certificate for names (IP addresses or
+// DNS names; at least one) under dir, for tests that serve TLS
+// themselves. It returns the files' paths.
+func Certs(dir string, names ...string) (ca, cert, key string, err error) {
+	c, err := makeCerts(dir, names...)
 	return c.CA, c.ServerCert, c.ServerKey, err
 }

@@ -77,13 +77,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		storeErr(w, err, "push")
 		return
 	}
-	var prev *prodspec.File
-	if v.Previous > 0 {
-		if _, pf, err := s.loadVersion(r.Context(), v.Previous); err == nil {
-			prev = pf
-		}
-	}
-	d := jobdiff.FilesMasked(prev, f)
+	d := s.diffToPrevious(r.Context(), v, f)
 	if !created {
 		v.File = ""
 		writeJSON(w, http.StatusOK, api.PushResult{Version: v, Created: false, Diff: jobdiff.Diff{Jobs: []jobdiff.Job{}}})

@@ -57,13 +57,29 @@ func (s *Server) loadVersion(ctx context.Context, n int64) (store.Version, *prod
 	if err != nil {
 		return v, nil, err
 	}
+	return s.parseVersion(v)
+}
+
+// diffToPrevious is what version v (whose file is f) changed against the
+// version it followed, secrets masked.
+func (s *Server) diffToPrevious(ctx context.Context, v store.Version, f *prodspec.File) jobdiff.Diff {
+	var prev *prodspec.File
+	if v.Previous > 0 {
+		_, prev, _ = s.loadVersion(ctx, v.Previous)
+	}
+	return jobdiff.FilesMasked(prev, f)
+}
+
+// parseVersion parses a version's file once; versions never change, so
+// the result is kept.
+func (s *Server) parseVersion(v store.Version) (store.Version, *prodspec.File, error) {
 	s.filesMu.Lock()
 	f, ok := s.files[v.Number]
 	s.filesMu.Unlock()
 	if ok {
 		return v, f, nil
 	}
-	f, err = prodspec.Parse(fmt.Sprintf("version %d", v.Number), []byte(v.File), prodspec.LoadOptions{})
+	f, err := prodspec.Parse(fmt.Sprintf("version %d", v.Number), []byte(v.File), prodspec.LoadOptions{})
 	if err == nil {
 		s.filesMu.Lock()
 		if len(s.files) >= 256 {
@@ -92,19 +108,13 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 		storeErr(w, err, "version")
 		return
 	}
-	var prev *prodspec.File
-	if v.Previous > 0 {
-		if _, pf, err := s.loadVersion(r.Context(), v.Previous); err == nil {
-			prev = pf
-		}
-	}
 	masked, err := jobdiff.MaskRendered(fmt.Sprintf("version %d", v.Number), []byte(v.File))
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, err.Error(), "")
 		return
 	}
 	v.File = string(masked)
-	writeJSON(w, http.StatusOK, api.VersionDetail{Version: v, JobHashes: jobdiff.JobHashes(f), Diff: jobdiff.FilesMasked(prev, f)})
+	writeJSON(w, http.StatusOK, api.VersionDetail{Version: v, JobHashes: jobdiff.JobHashes(f), Diff: s.diffToPrevious(r.Context(), v, f)})
 }
 
 func storeErr(w http.ResponseWriter, err error, what string) {
@@ -127,26 +137,33 @@ func (s *Server) needHead(w http.ResponseWriter) *head {
 	return h
 }
 
-// jobStates computes every job's state from the head and the last poll
-// (polled now when fresh=1 or when there is no poll yet).
-func (s *Server) jobStates(r *http.Request, h *head) ([]production.Job, error) {
-	snap := s.snapshot()
-	if snap == nil || r.URL.Query().Get("fresh") != "" {
-		snap = s.pollOnce(r.Context())
+// look is the last poll, or a new one when fresh or when there is none.
+func (s *Server) look(ctx context.Context, fresh bool) *production.Snapshot {
+	if snap := s.snapshot(); snap != nil && !fresh {
+		return snap
 	}
+	return s.pollOnce(ctx)
+}
+
+// jobStates computes every job's state from the head and a look at the
+// hosts, which it returns too.
+func (s *Server) jobStates(ctx context.Context, h *head, fresh bool) ([]production.Job, *production.Snapshot, error) {
 	if h.desire == nil {
-		return nil, fmt.Errorf("version %d cannot run in production: %v", h.v.Number, h.desireErr)
+		return nil, nil, fmt.Errorf("version %d cannot run in production: %v", h.v.Number, h.desireErr)
 	}
-	states, _ := s.o.Store.JobStates(r.Context())
+	snap := s.look(ctx, fresh)
+	states, _ := s.o.Store.JobStates(ctx)
 	jobs := h.desire.Status(snap.Observed, func(job string) string { return states[job].Desired })
 	snap.Decorate(jobs)
-	return jobs, nil
+	return jobs, snap, nil
 }
+
+func fresh(r *http.Request) bool { return r.URL.Query().Get("fresh") != "" }
 
 // states is jobStates, answering 409 when the head cannot run in
 // production.
 func (s *Server) states(w http.ResponseWriter, r *http.Request, h *head) ([]production.Job, bool) {
-	jobs, err := s.jobStates(r, h)
+	jobs, _, err := s.jobStates(r.Context(), h, fresh(r))
 	if err != nil {
 		writeErr(w, http.StatusConflict, err.Error(), "give every host that runs a task its docker: endpoint, and push again")
 		return nil, false
@@ -252,7 +269,7 @@ func (s *Server) tags(w http.ResponseWriter, r *http.Request) {
 	}
 	j := h.file.Job(job)
 	out := api.Tags{Job: job, Image: j.Image, Running: []production.Task{}}
-	if jobs, err := s.jobStates(r, h); err == nil {
+	if jobs, _, err := s.jobStates(r.Context(), h, false); err == nil {
 		for _, js := range jobs {
 			if js.Job == job {
 				for _, t := range js.Tasks {
@@ -341,10 +358,7 @@ func (s *Server) nodes(w http.ResponseWriter, r *http.Request) {
 	if s.needHead(w) == nil {
 		return
 	}
-	snap := s.snapshot()
-	if snap == nil || r.URL.Query().Get("fresh") != "" {
-		snap = s.pollOnce(r.Context())
-	}
+	snap := s.look(r.Context(), fresh(r))
 	writeJSON(w, http.StatusOK, snap.Nodes)
 }
 

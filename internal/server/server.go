@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/cjob/cjob/internal/api"
-	"github.com/cjob/cjob/internal/jobdiff"
 	"github.com/cjob/cjob/internal/production"
 	"github.com/cjob/cjob/internal/registry"
 	"github.com/cjob/cjob/internal/stack"
@@ -70,8 +69,6 @@ type Server struct {
 type head struct {
 	v         store.Version
 	file      *prodspec.File
-	masked    []byte
-	hashes    map[string]string
 	desire    *production.Desire // nil when the file cannot run in production (desireErr says why)
 	desireErr error
 }
@@ -158,15 +155,11 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) setHead(v store.Version) error {
-	f, err := prodspec.Parse(fmt.Sprintf("version %d", v.Number), []byte(v.File), prodspec.LoadOptions{})
+	_, f, err := s.parseVersion(v)
 	if err != nil {
 		return err
 	}
-	masked, err := jobdiff.MaskRendered(fmt.Sprintf("version %d", v.Number), []byte(v.File))
-	if err != nil {
-		return err
-	}
-	h := &head{v: v, file: f, masked: masked, hashes: jobdiff.JobHashes(f)}
+	h := &head{v: v, file: f}
 	h.desire, h.desireErr = production.NewDesire(production.Target{File: f, Version: v.Number})
 	s.mu.Lock()
 	if s.head == nil || s.head.v.Number < v.Number {

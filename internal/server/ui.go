@@ -58,16 +58,10 @@ func (u uiSource) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error
 	if h == nil {
 		return &ui.Snapshot{At: time.Now()}, nil
 	}
-	if h.desire == nil {
-		return nil, fmt.Errorf("version %d cannot run in production: %v", h.v.Number, h.desireErr)
+	jobs, snap, err := s.jobStates(ctx, h, fresh)
+	if err != nil {
+		return nil, err
 	}
-	snap := s.snapshot()
-	if snap == nil || fresh {
-		snap = s.pollOnce(ctx)
-	}
-	states, _ := s.o.Store.JobStates(ctx)
-	jobs := h.desire.Status(snap.Observed, func(job string) string { return states[job].Desired })
-	snap.Decorate(jobs)
 	out := &ui.Snapshot{At: snap.At, Version: h.v.Number, Nodes: snap.Nodes}
 	for _, j := range jobs {
 		uj := ui.Job{Job: j}
@@ -184,11 +178,7 @@ func (u uiSource) Versions(ctx context.Context, limit int) ([]ui.Version, error)
 	for _, v := range vs {
 		uv := ui.Version{Version: v}
 		if _, f, err := s.loadVersion(ctx, v.Number); err == nil {
-			var prev *prodspec.File
-			if v.Previous > 0 {
-				_, prev, _ = s.loadVersion(ctx, v.Previous)
-			}
-			uv.Diff = jobdiff.FilesMasked(prev, f)
+			uv.Diff = s.diffToPrevious(ctx, v, f)
 		}
 		out = append(out, uv)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/cjob/cjob/internal/jobdiff"
 	"github.com/cjob/cjob/internal/production"
 	"github.com/cjob/cjob/internal/store"
-	"github.com/cjob/cjob/prodspec"
 )
 
 // watch follows the store's head: every new version becomes the head, the
@@ -27,17 +26,11 @@ func (s *Server) watch(ctx context.Context, heads <-chan store.Version, seen int
 			s.o.Logf("version %d by %s does not load, keeping version %d: %v", v.Number, v.Author, headNumber(s.current()), err)
 			continue
 		}
-		var prev *prodspec.File
-		if v.Previous > 0 {
-			if _, pf, err := s.loadVersion(ctx, v.Previous); err == nil {
-				prev = pf
-			}
-		}
-		cur, err := prodspec.Parse(fmt.Sprintf("version %d", v.Number), []byte(v.File), prodspec.LoadOptions{})
+		_, cur, err := s.parseVersion(v)
 		if err != nil {
 			continue
 		}
-		d := jobdiff.FilesMasked(prev, cur)
+		d := s.diffToPrevious(ctx, v, cur)
 		jobs := d.JobNames()
 		s.o.Logf("version %d pushed by %s (%q): %s", v.Number, v.Author, v.Message, outdatedText(jobs))
 		s.record(ctx, store.Event{Who: v.Author, Action: "outdated", Version: v.Number, Result: "ok",

@@ -98,24 +98,13 @@ func (c *Cluster) member(i int) (*clusterMember, error) {
 }
 
 // Stop stops member i, keeping its data.
-func (c *Cluster) Stop(i int) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m, err := c.member(i)
-	if err != nil {
-		return err
-	}
-	if m.etcd == nil {
-		return fmt.Errorf("cluster: member %s is not running", m.spec.name)
-	}
-	m.etcd.Close()
-	m.etcd = nil
-	return nil
-}
+func (c *Cluster) Stop(i int) error { return c.stop(i, false) }
 
 // Kill stops member i abruptly, like a crash: without handing over its
 // leadership and without draining client requests. Its data is kept.
-func (c *Cluster) Kill(i int) error {
+func (c *Cluster) Kill(i int) error { return c.stop(i, true) }
+
+func (c *Cluster) stop(i int, hard bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m, err := c.member(i)
@@ -125,7 +114,9 @@ func (c *Cluster) Kill(i int) error {
 	if m.etcd == nil {
 		return fmt.Errorf("cluster: member %s is not running", m.spec.name)
 	}
-	m.etcd.Server.HardStop()
+	if hard {
+		m.etcd.Server.HardStop()
+	}
 	m.etcd.Close()
 	m.etcd = nil
 	return nil
