@@ -10,18 +10,14 @@ package devenv
 
 import (
 	"fmt"
-	"path"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/cjob/cjob/internal/rewrite"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/prodspec"
 )
-
-// Env is the environment name devenv builds.
-const Env = "dev"
 
 // Options tune the rewrite.
 type Options struct {
@@ -40,48 +36,31 @@ type Options struct {
 	StopTimeout time.Duration
 }
 
-// Note is one rewrite applied, for `cjob dev explain`.
-type Note struct {
-	Subject string // full job name, or "host <name>", or "stack"
-	Text    string
-}
+// Env is the environment devenv builds.
+const Env = stack.Dev
 
-func (n Note) String() string { return n.Subject + ": " + n.Text }
-
-// Result is the outcome of Rewrite.
-type Result struct {
-	Stack *stack.Stack
-	Notes []Note
-	// Added lists jobs pulled in as dependencies of Options.Only.
-	Added []string
-}
-
-// Names used for engine objects.
-func NetworkName(project string) string { return project + "-" + Env }
+// NetworkName is the dev stack's network.
+func NetworkName(project string) string { return project + "-" + Env.String() }
 
 // SandboxName is the container name of a host's sandbox.
-func SandboxName(project, host string) string { return project + "-" + Env + ".host." + host }
-
-// TaskName is the container name of a task (task numbers start at 1).
-func TaskName(project, env string, j *prodspec.Job, task int) string {
-	return fmt.Sprintf("%s-%s.%s.%s.%d", project, env, j.Service, j.Name, task)
-}
+func SandboxName(project, host string) string { return project + "-" + Env.String() + ".host." + host }
 
 // SandboxKey is the unit key of a host's sandbox.
 func SandboxKey(host string) string { return "host/" + host }
 
-// TaskKey is the unit key of a task.
-func TaskKey(job string, task int) string { return fmt.Sprintf("%s/%d", job, task) }
+// Result is the outcome of Rewrite: the dev stack, and every rewrite
+// applied to get there (see rewrite.Note).
+type Result = rewrite.Result
 
 // Rewrite turns the production jobs file into the dev stack.
 func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
-	f, envNotes, err := f.ForEnvironment(Env)
+	f, envNotes, err := f.ForEnvironment(Env.String())
 	if err != nil {
 		return nil, err
 	}
 	res := &Result{}
 	for _, n := range envNotes {
-		res.Notes = append(res.Notes, Note{Subject: "stack", Text: n})
+		res.Note("stack", n)
 	}
 	selected, added, err := selectJobs(f, opts.Only)
 	if err != nil {
@@ -93,12 +72,12 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 	jobs := f.Jobs()
 	res.Added = added
 	for _, a := range added {
-		res.Notes = append(res.Notes, Note{Subject: a, Text: "added: a selected job depends on it"})
+		res.Note(a, "added: a selected job depends on it")
 	}
 
 	st := &stack.Stack{Project: f.Project, Env: Env, Network: NetworkName(f.Project)}
 	res.Stack = st
-	hostAddr := hostAddresses(f)
+	hostAddr := rewrite.HostAddresses(f)
 	shortCount := map[string]int{}
 	for _, j := range f.Jobs() {
 		shortCount[j.Name]++
@@ -128,7 +107,7 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 		if h != nil && h.Address != "" {
 			text += " (production address " + h.Address + ")"
 		}
-		res.Notes = append(res.Notes, Note{Subject: "host " + host, Text: text})
+		res.Note("host "+host, text)
 		sandboxes[host] = sb
 		return sb
 	}
@@ -137,27 +116,27 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 		name := j.FullName()
 		tasks := j.Tasks
 		if !opts.KeepReplicas && len(tasks) > 1 {
-			res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("runs 1 of %d tasks (the one on %s); --replicas keep runs all", len(tasks), tasks[0].Host)})
+			res.Note(name, fmt.Sprintf("runs 1 of %d tasks (the one on %s); --replicas keep runs all", len(tasks), tasks[0].Host))
 			tasks = tasks[:1]
 		}
-		check := jobCheck(j)
+		check := rewrite.JobCheck(j)
 		if check != nil {
 			switch {
 			case check.Implicit:
-				res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("health: none declared; ready when port %d accepts connections", check.Port)})
+				res.Note(name, fmt.Sprintf("health: none declared; ready when port %d accepts connections", check.Port))
 			case check.HTTP != "":
-				res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("health: GET %s on port %d, made by cjob through the host sandbox", check.HTTP, check.Port)})
+				res.Note(name, fmt.Sprintf("health: GET %s on port %d, made by cjob through the host sandbox", check.HTTP, check.Port))
 			case len(check.Cmd) > 0:
-				res.Notes = append(res.Notes, Note{Subject: name, Text: "health: " + strings.Join(check.Cmd, " ") + ", run in the container"})
+				res.Note(name, "health: "+strings.Join(check.Cmd, " ")+", run in the container")
 			default:
-				res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("health: TCP connect to port %d, made by cjob through the host sandbox", check.Port)})
+				res.Note(name, fmt.Sprintf("health: TCP connect to port %d, made by cjob through the host sandbox", check.Port))
 			}
 		}
 		for _, t := range tasks {
 			sb := sandboxFor(t.Host)
 			num := t.Index + 1
 			u := &stack.Unit{
-				Key: TaskKey(name, num), Name: TaskName(f.Project, Env, j, num), Kind: stack.KindTask,
+				Key: rewrite.TaskKey(name, num), Name: rewrite.TaskName(f.Project, Env, j, num), Kind: stack.KindTask,
 				Service: j.Service, Job: name, Task: num, Host: t.Host, Sandbox: sb.Key,
 				Health: check, Oneshot: j.Oneshot, Critical: j.Critical,
 				DependsOn: []string{sb.Key},
@@ -166,10 +145,10 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 					Memory: j.Memory, JoinSandbox: sb.Name, StopTimeout: stopTimeout,
 				},
 			}
-			u.Spec.Env = taskEnv(j, t, hostAddr, func(text string) {
-				res.Notes = append(res.Notes, Note{Subject: name, Text: text})
+			u.Spec.Env = rewrite.TaskEnv(j, t, hostAddr, func(text string) {
+				res.Note(name, text)
 			})
-			u.Spec.Mounts = taskMounts(f.Project, Env, t.Host, j, opts.HostPathExists, res)
+			u.Spec.Mounts = rewrite.TaskMounts(f.Project, Env, t.Host, j, opts.HostPathExists, res)
 			for _, m := range u.Spec.Mounts {
 				if m.Type == "volume" {
 					volumes[m.Source] = true
@@ -183,7 +162,7 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 			}
 			for _, p := range j.Ports {
 				if publishes(sb, p) {
-					res.Notes = append(res.Notes, Note{Subject: name, Text: fmt.Sprintf("port %d is also used by another job on %s: only one of them can listen on it, as in production", p, t.Host)})
+					res.Note(name, fmt.Sprintf("port %d is also used by another job on %s: only one of them can listen on it, as in production", p, t.Host))
 				} else {
 					sb.Spec.Publish = append(sb.Spec.Publish, stack.Publish{ContainerPort: p, HostPort: p})
 				}
@@ -210,7 +189,7 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 		sort.Strings(u.DependsOn)
 	}
 	for _, sb := range sandboxes {
-		sb.Spec.Aliases = dedupe(sb.Spec.Aliases)
+		sb.Spec.Aliases = rewrite.Dedupe(sb.Spec.Aliases)
 		sort.Slice(sb.Spec.Publish, func(i, k int) bool { return sb.Spec.Publish[i].ContainerPort < sb.Spec.Publish[k].ContainerPort })
 		st.Units = append(st.Units, sb)
 	}
@@ -222,164 +201,8 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 		}
 	}
 	st.Sort()
-	sort.SliceStable(res.Notes, func(i, k int) bool { return noteOrder(res.Notes[i]) < noteOrder(res.Notes[k]) })
+	res.SortNotes()
 	return res, nil
-}
-
-func noteOrder(n Note) string {
-	switch {
-	case n.Subject == "stack":
-		return "0"
-	case n.Subject == "placement":
-		return "0p"
-	case strings.HasPrefix(n.Subject, "host "):
-		return "1" + n.Subject
-	}
-	return "2" + n.Subject
-}
-
-// jobCheck is how readiness of a job's tasks is judged: its declared
-// health check, or, with none, a TCP connect to its main port (nil for a
-// job with no port, and for one-shot jobs, which are ready when they exit).
-func jobCheck(j *prodspec.Job) *stack.Check {
-	if j.Health != nil {
-		return toCheck(j)
-	}
-	if p := j.MainPort(); p != 0 && !j.Oneshot {
-		return &stack.Check{Port: p, Interval: 2 * time.Second, Timeout: 2 * time.Second, Retries: 30, Implicit: true}
-	}
-	return nil
-}
-
-// taskMounts rewrites a job's volumes for a task on host, noting each
-// rewrite.
-func taskMounts(project, env, host string, j *prodspec.Job, exists func(string) bool, res *Result) []stack.Mount {
-	var out []stack.Mount
-	for _, v := range j.Volumes {
-		m, note := rewriteVolume(project, env, host, v, exists)
-		if note != "" {
-			res.Notes = append(res.Notes, Note{Subject: j.FullName(), Text: note})
-		}
-		if m != nil {
-			out = append(out, *m)
-		}
-	}
-	return out
-}
-
-func toCheck(j *prodspec.Job) *stack.Check {
-	h := j.Health
-	c := &stack.Check{Interval: h.Interval, Timeout: h.Timeout, Retries: h.Retries, StartPeriod: h.StartPeriod}
-	switch {
-	case h.HTTP != "":
-		c.HTTP, c.Port = h.HTTP, j.MainPort()
-	case h.TCP != 0:
-		c.Port = h.TCP
-	default:
-		c.Cmd = h.Cmd
-	}
-	return c
-}
-
-// hostAddresses maps production addresses that are IP literals to host names.
-func hostAddresses(f *prodspec.File) map[string]string {
-	m := map[string]string{}
-	for _, h := range f.Hosts {
-		if h.Address != "" && h.Address != h.Name {
-			m[h.Address] = h.Name
-		}
-	}
-	return m
-}
-
-// taskEnv merges job and task env and rewrites production IP addresses to
-// the host names that reach the same host in dev.
-func taskEnv(j *prodspec.Job, t *prodspec.Task, hostAddr map[string]string, note func(string)) []string {
-	env := map[string]string{}
-	for k, v := range j.Env {
-		env[k] = v
-	}
-	for k, v := range t.Env {
-		env[k] = v
-	}
-	out := make([]string, 0, len(env))
-	for k, v := range env {
-		if nv := replaceAddresses(v, hostAddr); nv != v {
-			note(fmt.Sprintf("env %s: %q -> %q (production address to host name)", k, v, nv))
-			v = nv
-		}
-		out = append(out, k+"="+v)
-	}
-	sort.Strings(out)
-	return out
-}
-
-var ipLiteral = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
-
-func replaceAddresses(v string, hostAddr map[string]string) string {
-	if len(hostAddr) == 0 {
-		return v
-	}
-	return ipLiteral.ReplaceAllStringFunc(v, func(ip string) string {
-		if h, ok := hostAddr[ip]; ok {
-			return h
-		}
-		return ip
-	})
-}
-
-// hostConfigPaths are production host paths that hold the host's own
-// configuration (locale, timezone, users, certificates, service config);
-// they stay read-only bind mounts in dev, of this machine's copy.
-var hostConfigPaths = []string{"/etc", "/usr/share/zoneinfo", "/usr/share/ca-certificates"}
-
-func isHostConfig(p string) bool {
-	for _, c := range hostConfigPaths {
-		if p == c || strings.HasPrefix(p, c+"/") {
-			return true
-		}
-	}
-	return false
-}
-
-var volumeNameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
-
-// VolumeName is the named volume standing in for a production host path.
-func VolumeName(project, env, host, hostPath string) string {
-	p := strings.Trim(volumeNameUnsafe.ReplaceAllString(path.Clean(hostPath), "_"), "_")
-	return project + "-" + env + "." + host + "." + p
-}
-
-func rewriteVolume(project, env, host string, v prodspec.Volume, exists func(string) bool) (*stack.Mount, string) {
-	if !strings.HasPrefix(v.Source, "/") {
-		// Already a named volume: scope it to the project so dev never
-		// touches a volume of the same name outside it.
-		name := project + "-" + env + "." + v.Source
-		return &stack.Mount{Type: "volume", Source: name, Target: v.Target, ReadOnly: v.ReadOnly},
-			fmt.Sprintf("volume %s -> named volume %s", v.Source, name)
-	}
-	if isHostConfig(v.Source) {
-		if exists != nil && !exists(v.Source) {
-			return nil, fmt.Sprintf("volume %s:%s dropped: host-config path %s does not exist on this machine", v.Source, v.Target, v.Source)
-		}
-		return &stack.Mount{Type: "bind", Source: v.Source, Target: v.Target, ReadOnly: true},
-			fmt.Sprintf("volume %s:%s kept as a read-only bind mount (host configuration)", v.Source, v.Target)
-	}
-	name := VolumeName(project, env, host, v.Source)
-	return &stack.Mount{Type: "volume", Source: name, Target: v.Target, ReadOnly: v.ReadOnly},
-		fmt.Sprintf("volume %s (on %s) -> named volume %s; data survives `down`, goes with `down --volumes`", v.Source, host, name)
-}
-
-func dedupe(s []string) []string {
-	seen := map[string]bool{}
-	out := s[:0]
-	for _, x := range s {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 func publishes(sb *stack.Unit, port int) bool {
@@ -389,25 +212,6 @@ func publishes(sb *stack.Unit, port int) bool {
 		}
 	}
 	return false
-}
-
-// FormatNotes renders notes grouped by subject, for `cjob dev explain`.
-func FormatNotes(notes []Note) string {
-	notes = append([]Note(nil), notes...)
-	sort.SliceStable(notes, func(i, k int) bool { return noteOrder(notes[i]) < noteOrder(notes[k]) })
-	var b strings.Builder
-	last := ""
-	for _, n := range notes {
-		if n.Subject != last {
-			if last != "" {
-				b.WriteByte('\n')
-			}
-			b.WriteString(n.Subject + ":\n")
-			last = n.Subject
-		}
-		b.WriteString("  - " + n.Text + "\n")
-	}
-	return b.String()
 }
 
 // aliasDroppedHosts keeps every production host name resolvable in dev. A
@@ -436,12 +240,12 @@ func aliasDroppedHosts(f *prodspec.File, jobs []*prodspec.Job, keep bool, sandbo
 		}
 		to, ok := target[h.Name]
 		if !ok {
-			res.Notes = append(res.Notes, Note{Subject: "host " + h.Name, Text: "no job runs here in dev: the names " + h.Name + " and " + h.Name + f.DNSSuffix + " do not resolve"})
+			res.Note("host "+h.Name, "no job runs here in dev: the names "+h.Name+" and "+h.Name+f.DNSSuffix+" do not resolve")
 			continue
 		}
 		sb := sandboxes[to]
 		sb.Spec.Aliases = append(sb.Spec.Aliases, h.Name, h.Name+f.DNSSuffix)
-		res.Notes = append(res.Notes, Note{Subject: "host " + h.Name, Text: fmt.Sprintf("no task runs here in dev: its names answer at host sandbox %s, where %s runs its one dev task", to, why[h.Name])})
+		res.Note("host "+h.Name, fmt.Sprintf("no task runs here in dev: its names answer at host sandbox %s, where %s runs its one dev task", to, why[h.Name]))
 	}
 }
 

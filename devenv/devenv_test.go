@@ -10,6 +10,7 @@ import (
 
 	"github.com/cjob/cjob/internal/golden"
 	"github.com/cjob/cjob/internal/plan"
+	"github.com/cjob/cjob/internal/rewrite"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/prodspec"
 )
@@ -97,7 +98,7 @@ func TestRewriteGolden(t *testing.T) {
 			}
 			res.Notes = append(res.Notes, AssignPorts(res.Stack, nil, func(p int) bool { return !tt.busy[p] })...)
 			p := plan.Reconcile(res.Stack, &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
-			got := "# explain\n" + FormatNotes(res.Notes) + "\n# stack\n" + describe(res.Stack) + "\n# plan\n" + p.String()
+			got := "# explain\n" + rewrite.FormatNotes(res.Notes) + "\n# stack\n" + describe(res.Stack) + "\n# plan\n" + p.String()
 			golden.Check(t, filepath.Join("testdata", tt.name+".golden"), got)
 		})
 	}
@@ -112,7 +113,7 @@ func TestRewriteDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		AssignPorts(res.Stack, nil, nil)
-		got := describe(res.Stack) + FormatNotes(res.Notes)
+		got := describe(res.Stack) + rewrite.FormatNotes(res.Notes)
 		if i == 0 {
 			first = got
 		} else if got != first {
@@ -141,50 +142,5 @@ func TestPortsStableAcrossRuns(t *testing.T) {
 	AssignPorts(again.Stack, obs, func(p int) bool { return !held[p] && busy(p) })
 	if diff := cmp.Diff(describe(res.Stack), describe(again.Stack)); diff != "" {
 		t.Errorf("ports moved on the second run (-first +second):\n%s", diff)
-	}
-}
-
-func TestResolveJob(t *testing.T) {
-	f := load(t, "testdata/rewrite.yml")
-	for _, tt := range []struct{ in, want, err string }{
-		{"store.api", "store.api", ""},
-		{"migrate", "store.migrate", ""},
-		{"api", "", `job name "api" is ambiguous: use one of data.api, store.api`},
-		{"migrat", "", `unknown job "migrat" (did you mean "store.migrate"?)`},
-	} {
-		j, err := ResolveJob(f, tt.in)
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("ResolveJob(%q) error = %v, want %q", tt.in, err, tt.err)
-			}
-			continue
-		}
-		if err != nil || j.FullName() != tt.want {
-			t.Errorf("ResolveJob(%q) = %v, %v; want %s", tt.in, j, err, tt.want)
-		}
-	}
-}
-
-func TestRewriteStagingGolden(t *testing.T) {
-	f := load(t, "../examples/coding/jobs.yml")
-	assign := map[string]string{
-		"edge-1": "stg-1", "core-app-1": "stg-1", "git-app-1": "stg-2",
-		"msg-app-1": "stg-2", "data-1": "stg-3", "mon-1": "stg-3",
-	}
-	addr := map[string]string{"stg-1": "10.213.0.11", "stg-2": "10.213.0.12", "stg-3": "10.213.0.13"}
-	res, err := RewriteStaging(f, StagingOptions{Assign: assign, Address: addr, HostPathExists: exists})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	for _, u := range res.Stack.Units {
-		fmt.Fprintf(&b, "%s @%s host-network=%v probe=%s\n", u.Key, u.Engine, u.Spec.HostNetwork, u.Probe)
-	}
-	fmt.Fprintf(&b, "\nextra hosts of every container:\n  %s\n", strings.Join(res.Stack.Units[0].Spec.ExtraHosts, "\n  "))
-	p := plan.Reconcile(res.Stack, &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
-	golden.Check(t, filepath.Join("testdata", "staging.golden"), "# explain\n"+FormatNotes(res.Notes)+"\n# units\n"+b.String()+"\n# plan\n"+p.String())
-
-	if _, err := RewriteStaging(f, StagingOptions{Assign: assign, Address: map[string]string{"stg-1": "10.0.0.1"}}); err == nil || !strings.Contains(err.Error(), "has no address") {
-		t.Errorf("a pool host without an address should be an error, got %v", err)
 	}
 }

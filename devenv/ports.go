@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/cjob/cjob/internal/rewrite"
 	"github.com/cjob/cjob/internal/stack"
 )
 
@@ -17,7 +18,7 @@ type PortProbe func(port int) bool
 // stack's running sandboxes already publish stay where they are, so a second
 // `up` changes nothing. The result is deterministic: sandboxes are served in
 // key order. It returns a note for every move.
-func AssignPorts(st *stack.Stack, observed *stack.Observed, free PortProbe) []Note {
+func AssignPorts(st *stack.Stack, observed *stack.Observed, free PortProbe) []rewrite.Note {
 	current := map[string]map[int]int{} // sandbox key -> container port -> host port
 	ours := map[int]bool{}              // host ports held by this stack's sandboxes
 	if observed != nil {
@@ -34,7 +35,7 @@ func AssignPorts(st *stack.Stack, observed *stack.Observed, free PortProbe) []No
 		}
 	}
 	taken := map[int]bool{}
-	var notes []Note
+	var notes []rewrite.Note
 	var sandboxes []*stack.Unit
 	for _, u := range st.Units {
 		if u.Kind == stack.KindSandbox {
@@ -79,7 +80,7 @@ func AssignPorts(st *stack.Stack, observed *stack.Observed, free PortProbe) []No
 				if takenBySandbox(sandboxes[:], sb, want) {
 					why = "also used by another host sandbox"
 				}
-				notes = append(notes, Note{Subject: "host " + sb.Host, Text: fmt.Sprintf("port %d published on 127.0.0.1:%d (%d is %s)", want, hp, want, why)})
+				notes = append(notes, rewrite.Note{Subject: "host " + sb.Host, Text: fmt.Sprintf("port %d published on 127.0.0.1:%d (%d is %s)", want, hp, want, why)})
 			}
 		}
 	}

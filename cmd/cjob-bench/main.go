@@ -321,7 +321,7 @@ func roundFloor(ctx context.Context, eng *engine.Engine, cjobBin string, f *prod
 				if spec.JoinSandbox != "" {
 					spec.JoinSandbox = prefix + spec.JoinSandbox
 				}
-				id, err := eng.Create(ctx, engine.CreateRequest{Name: prefix + u.Name, Spec: spec, Labels: labels, Network: st.Network})
+				id, err := eng.Create(ctx, stack.CreateRequest{Name: prefix + u.Name, Spec: spec, Labels: labels, Network: st.Network})
 				if err == nil {
 					err = eng.Start(ctx, id)
 				}

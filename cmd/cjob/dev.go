@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/cjob/cjob/internal/engine"
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/rewrite"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/internal/table"
 	"github.com/cjob/cjob/prodspec"
@@ -56,7 +56,7 @@ func (d *devFlags) options(g *global, only []string) (converge.Options, error) {
 		return converge.Options{}, err
 	}
 	for _, name := range only {
-		if _, err := devenv.ResolveJob(f, name); err != nil {
+		if _, err := f.ResolveJob(name); err != nil {
 			return converge.Options{}, err
 		}
 	}
@@ -73,6 +73,54 @@ func (d *devFlags) options(g *global, only []string) (converge.Options, error) {
 
 func dial(ctx context.Context, g *global) (*engine.Engine, error) {
 	return engine.Dial(ctx, engine.Options{Host: g.host})
+}
+
+// withEngine loads the jobs file and resolves the jobs named in args
+// (errors stop there, with no engine needed), dials this machine's engine,
+// runs fn, and closes the engine.
+func withEngine(cmd *cobra.Command, g *global, args []string, fn func(f *prodspec.File, jobs []string, eng *engine.Engine) error) error {
+	f, err := loadFile(g)
+	if err != nil {
+		return err
+	}
+	jobs, err := resolveJobs(f, args)
+	if err != nil {
+		return err
+	}
+	eng, err := dial(cmd.Context(), g)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	return fn(f, jobs, eng)
+}
+
+// prepared dials this machine's engine and prepares the dev stack of the
+// jobs named (rewrite, observe, plan), then hands both to fn.
+func (d *devFlags) prepared(cmd *cobra.Command, g *global, only []string, tune func(*converge.Options), fn func(eng *engine.Engine, prep *converge.Prepared) error) error {
+	opts, err := d.options(g, only)
+	if err != nil {
+		return err
+	}
+	if tune != nil {
+		tune(&opts)
+	}
+	eng, err := dial(cmd.Context(), g)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	prep, err := converge.Prepare(cmd.Context(), eng, opts)
+	if err != nil {
+		return err
+	}
+	return fn(eng, prep)
+}
+
+// printPlan prints a plan, one op a line, and its summary.
+func printPlan(w io.Writer, p *plan.Plan) {
+	fmt.Fprint(w, p.String())
+	fmt.Fprintf(w, "\n%s\n", p.Summary())
 }
 
 func newDevUp(g *global) *cobra.Command {
@@ -99,61 +147,14 @@ the stack is left as it is.`,
   cjob dev up --replicas keep      # every task of every job
   cjob dev up --json | jq .jobs`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			opts, err := d.options(g, args)
-			if err != nil {
-				return err
-			}
-			opts.Plan.Force = force
-			opts.RestoreAll = restore
-			eng, err := dial(ctx, g)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
 			start := time.Now()
-			prep, err := converge.Prepare(ctx, eng, opts)
-			if err != nil {
-				return err
+			tune := func(o *converge.Options) {
+				o.Plan.Force = force
+				o.RestoreAll = restore
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				mode = progress.Quiet
-			}
-			if len(prep.Rewrite.Added) > 0 && !asJSON {
-				fmt.Fprintf(cmd.ErrOrStderr(), "adding dependencies: %s\n", strings.Join(prep.Rewrite.Added, ", "))
-			}
-			if prep.Plan.Empty() {
-				if asJSON {
-					return writeJSON(out, upJSON(prep, nil, time.Since(start)))
-				}
-				fmt.Fprintf(out, "Nothing to do: %d containers of %s/%s are up to date (%s)\n",
-					len(prep.Plan.Ops), prep.File.Project, devenv.Env, converge.Elapsed(time.Since(start)))
-				return nil
-			}
-			rep := progress.New(cmd.ErrOrStderr(), mode)
-			res, err := converge.Up(ctx, eng, prep, converge.UpOptions{Parallel: parallel, Reporter: rep})
-			rep.Close()
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if err := writeJSON(out, upJSON(prep, res, time.Since(start))); err != nil {
-					return err
-				}
-			} else {
-				printUpSummary(out, prep, res, time.Since(start))
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if err := res.Err(); err != nil {
-				if asJSON {
-					return exitError{1}
-				}
-				return fmt.Errorf("dev up: %w; fix and run `cjob dev up` again to converge", err)
-			}
-			return nil
+			return d.prepared(cmd, g, args, tune, func(eng *engine.Engine, prep *converge.Prepared) error {
+				return devUp(cmd, eng, prep, upFlags{start: start, parallel: parallel, mode: mode, asJSON: asJSON})
+			})
 		},
 	}
 	d.register(c)
@@ -163,6 +164,57 @@ the stack is left as it is.`,
 	c.Flags().BoolVar(&force, "force-recreate", false, "recreate every container even if unchanged")
 	c.Flags().BoolVar(&restore, "restore", false, "put production's image back in place of swapped jobs")
 	return c
+}
+
+// upFlags are how `dev up` reports.
+type upFlags struct {
+	start    time.Time
+	parallel int
+	mode     progress.Mode
+	asJSON   bool
+}
+
+// devUp applies a prepared dev plan and prints the result.
+func devUp(cmd *cobra.Command, eng *engine.Engine, prep *converge.Prepared, fl upFlags) error {
+	ctx, start, mode, asJSON := cmd.Context(), fl.start, fl.mode, fl.asJSON
+	out := cmd.OutOrStdout()
+	if asJSON {
+		mode = progress.Quiet
+	}
+	if len(prep.Rewrite.Added) > 0 && !asJSON {
+		fmt.Fprintf(cmd.ErrOrStderr(), "adding dependencies: %s\n", strings.Join(prep.Rewrite.Added, ", "))
+	}
+	if prep.Plan.Empty() {
+		if asJSON {
+			return writeJSON(out, upJSON(prep, nil, time.Since(start)))
+		}
+		fmt.Fprintf(out, "Nothing to do: %d containers of %s/%s are up to date (%s)\n",
+			len(prep.Plan.Ops), prep.File.Project, devenv.Env, converge.Elapsed(time.Since(start)))
+		return nil
+	}
+	rep := progress.New(cmd.ErrOrStderr(), mode)
+	res, err := converge.Up(ctx, eng, prep, converge.UpOptions{Parallel: fl.parallel, Reporter: rep})
+	rep.Close()
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if err := writeJSON(out, upJSON(prep, res, time.Since(start))); err != nil {
+			return err
+		}
+	} else {
+		printUpSummary(out, prep, res, time.Since(start))
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err := res.Err(); err != nil {
+		if asJSON {
+			return exitError{1}
+		}
+		return fmt.Errorf("dev up: %w; fix and run `cjob dev up` again to converge", err)
+	}
+	return nil
 }
 
 func printUpSummary(w io.Writer, prep *converge.Prepared, res *apply.Result, elapsed time.Duration) {
@@ -256,31 +308,18 @@ start, remove orphan, or unchanged.`,
 		Example: `  cjob dev plan
   cjob dev plan --set tag=2b19fca`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			opts, err := d.options(g, args)
-			if err != nil {
-				return err
-			}
-			eng, err := dial(ctx, g)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			prep, err := converge.Prepare(ctx, eng, opts)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				var ops []map[string]any
-				for _, o := range prep.Plan.Ops {
-					ops = append(ops, map[string]any{"id": o.ID, "action": o.Action.String(), "subject": o.Subject, "cause": o.Cause, "deps": o.Deps})
+			return d.prepared(cmd, g, args, nil, func(_ *engine.Engine, prep *converge.Prepared) error {
+				out := cmd.OutOrStdout()
+				if asJSON {
+					var ops []map[string]any
+					for _, o := range prep.Plan.Ops {
+						ops = append(ops, map[string]any{"id": o.ID, "action": o.Action.String(), "subject": o.Subject, "cause": o.Cause, "deps": o.Deps})
+					}
+					return writeJSON(out, map[string]any{"summary": prep.Plan.Summary(), "ops": ops})
 				}
-				return writeJSON(out, map[string]any{"summary": prep.Plan.Summary(), "ops": ops})
-			}
-			fmt.Fprint(out, prep.Plan.String())
-			fmt.Fprintf(out, "\n%s\n", prep.Plan.Summary())
-			return nil
+				printPlan(out, prep.Plan)
+				return nil
+			})
 		},
 	}
 	d.register(c)
@@ -305,15 +344,15 @@ func newDevExplain(g *global) *cobra.Command {
 			}
 			// Explain needs no engine: port moves are checked against
 			// this machine's listening ports only.
-			prep, err := converge.Prepare(cmd.Context(), nil, opts)
+			prep, err := converge.Prepare(cmd.Context(), converge.Offline, opts)
 			if err != nil {
 				return err
 			}
 			notes := prep.Notes()
 			if len(args) > 0 {
-				var keep []devenv.Note
+				var keep []rewrite.Note
 				for _, a := range args {
-					j, err := devenv.ResolveJob(prep.File, a)
+					j, err := prep.File.ResolveJob(a)
 					if err != nil {
 						return err
 					}
@@ -329,7 +368,7 @@ func newDevExplain(g *global) *cobra.Command {
 			if asJSON {
 				return writeJSON(out, notes)
 			}
-			fmt.Fprint(out, devenv.FormatNotes(notes))
+			fmt.Fprint(out, rewrite.FormatNotes(notes))
 			return nil
 		},
 	}
@@ -354,50 +393,44 @@ is given. Naming jobs removes only their containers.`,
   cjob dev down --volumes          # and the data
   cjob dev down infra.queue`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			f, err := loadFile(g)
-			if err != nil {
-				return err
-			}
-			jobs, err := resolveJobs(f, args)
-			if err != nil {
-				return err
-			}
-			var only map[string]bool
-			if len(jobs) > 0 {
-				only = map[string]bool{}
-				for _, j := range jobs {
-					only[j] = true
+			return withEngine(cmd, g, args, func(f *prodspec.File, jobs []string, eng *engine.Engine) error {
+				o := converge.DownOptions{Project: f.Project, Volumes: volumes, RemoveImages: rmi}
+				if len(jobs) > 0 {
+					o.Only = map[string]bool{}
+					for _, j := range jobs {
+						o.Only[j] = true
+					}
 				}
-			}
-			eng, err := dial(ctx, g)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			start := time.Now()
-			rep := progress.New(cmd.ErrOrStderr(), mode)
-			p, res, err := converge.Down(ctx, eng, f.Project, volumes, only, converge.UpOptions{Reporter: rep, RemoveImages: rmi})
-			rep.Close()
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if len(p.Ops) == 0 {
-				fmt.Fprintf(out, "Nothing to remove for %s/%s\n", f.Project, devenv.Env)
-				return nil
-			}
-			fmt.Fprintf(out, "%s/%s: %s in %s\n", f.Project, devenv.Env, p.Summary(), converge.Elapsed(time.Since(start)))
-			if !volumes && only == nil {
-				fmt.Fprintln(out, "Volumes are kept; `cjob dev down --volumes` removes them and their data.")
-			}
-			return res.Err()
+				return devDown(cmd, eng, o, mode)
+			})
 		},
 	}
 	c.Flags().BoolVarP(&volumes, "volumes", "v", false, "also remove named volumes and their data")
 	c.Flags().BoolVar(&rmi, "rmi", false, "also remove the images dev swap built for this project")
 	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
 	return c
+}
+
+// devDown removes what o says and prints what it did.
+func devDown(cmd *cobra.Command, eng *engine.Engine, o converge.DownOptions, mode progress.Mode) error {
+	start := time.Now()
+	rep := progress.New(cmd.ErrOrStderr(), mode)
+	o.Reporter = rep
+	p, res, err := converge.Down(cmd.Context(), eng, o)
+	rep.Close()
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if len(p.Ops) == 0 {
+		fmt.Fprintf(out, "Nothing to remove for %s/%s\n", o.Project, devenv.Env)
+		return nil
+	}
+	fmt.Fprintf(out, "%s/%s: %s in %s\n", o.Project, devenv.Env, p.Summary(), converge.Elapsed(time.Since(start)))
+	if !o.Volumes && o.Only == nil {
+		fmt.Fprintln(out, "Volumes are kept; `cjob dev down --volumes` removes them and their data.")
+	}
+	return res.Err()
 }
 
 func newDevPs(g *global) *cobra.Command {
@@ -413,56 +446,56 @@ func newDevPs(g *global) *cobra.Command {
   cjob dev ps --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			f, err := loadFile(g)
-			if err != nil {
-				return err
-			}
-			eng, err := dial(ctx, g)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			rows, err := converge.Status(ctx, eng, f, devenv.Env)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				return writeJSON(out, rows)
-			}
-			if len(rows) == 0 {
-				fmt.Fprintf(out, "No containers for %s/%s: `cjob dev up` starts them\n", f.Project, devenv.Env)
-				return nil
-			}
-			color := isTTY(out)
-			pal := table.Color(color)
-			t := table.New("job", "task", "host", "image", "state", "health", "ports", "swapped from")
-			for _, r := range rows {
-				if r.Kind == "sandbox" && !all {
-					continue
+			return withEngine(cmd, g, nil, func(f *prodspec.File, _ []string, eng *engine.Engine) error {
+				rows, err := converge.Status(cmd.Context(), eng, f, nil)
+				if err != nil {
+					return err
 				}
-				state := r.State
-				switch {
-				case r.State == "running":
-					state = pal.Green(state)
-				case r.State == "exited" && r.ExitCode == 0 && r.Oneshot:
-					state = pal.Dim("completed")
-				default:
-					state = pal.Red(state)
-				}
-				job, task := r.Job, fmt.Sprint(r.Task)
-				if r.Kind == "sandbox" {
-					job, task = "(sandbox)", "-"
-				}
-				t.Row(job, task, r.Host, r.Image, state, r.Health, r.Ports, r.Swapped)
-			}
-			return t.Render(out)
+				return printRows(cmd, f, rows, psFlags{asJSON: asJSON, all: all})
+			})
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	c.Flags().BoolVarP(&all, "all", "a", false, "show host sandboxes too")
 	return c
+}
+
+type psFlags struct{ asJSON, all bool }
+
+// printRows prints `dev ps`.
+func printRows(cmd *cobra.Command, f *prodspec.File, rows []converge.Row, fl psFlags) error {
+	asJSON, all := fl.asJSON, fl.all
+	out := cmd.OutOrStdout()
+	if asJSON {
+		return writeJSON(out, rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintf(out, "No containers for %s/%s: `cjob dev up` starts them\n", f.Project, devenv.Env)
+		return nil
+	}
+	color := isTTY(out)
+	pal := table.Color(color)
+	t := table.New("job", "task", "host", "image", "state", "health", "ports", "swapped from")
+	for _, r := range rows {
+		if r.Kind == "sandbox" && !all {
+			continue
+		}
+		state := r.State
+		switch {
+		case r.State == "running":
+			state = pal.Green(state)
+		case r.State == "exited" && r.ExitCode == 0 && r.Oneshot:
+			state = pal.Dim("completed")
+		default:
+			state = pal.Red(state)
+		}
+		job, task := r.Job, fmt.Sprint(r.Task)
+		if r.Kind == "sandbox" {
+			job, task = "(sandbox)", "-"
+		}
+		t.Row(job, task, r.Host, r.Image, state, r.Health, r.Ports, r.Swapped)
+	}
+	return t.Render(out)
 }
 
 func newDevLogs(g *global) *cobra.Command {
@@ -474,17 +507,9 @@ func newDevLogs(g *global) *cobra.Command {
   cjob dev logs api worker -f
   cjob dev logs --tail 20 coding-core.web`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			f, opts, err := lf.options(cmd, g, args)
-			if err != nil {
-				return err
-			}
-			eng, err := dial(ctx, g)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			return converge.Logs(ctx, eng, f.Project, devenv.Env, opts, cmd.OutOrStdout())
+			return withEngine(cmd, g, args, func(f *prodspec.File, jobs []string, eng *engine.Engine) error {
+				return converge.Logs(cmd.Context(), eng, f.Project, lf.options(cmd, jobs), cmd.OutOrStdout())
+			})
 		},
 	}
 	lf.register(c)
@@ -504,24 +529,16 @@ func (l *logFlags) register(c *cobra.Command) {
 	c.Flags().BoolVarP(&l.ts, "timestamps", "t", false, "show timestamps")
 }
 
-// options loads the file and resolves the named jobs.
-func (l *logFlags) options(cmd *cobra.Command, g *global, args []string) (*prodspec.File, converge.LogOptions, error) {
-	f, err := loadFile(g)
-	if err != nil {
-		return nil, converge.LogOptions{}, err
-	}
-	jobs, err := resolveJobs(f, args)
-	if err != nil {
-		return nil, converge.LogOptions{}, err
-	}
-	return f, converge.LogOptions{Jobs: jobs, Follow: l.follow, Tail: l.tail, Timestamps: l.ts, Color: isTTY(cmd.OutOrStdout())}, nil
+// options are the log options for the jobs (full names; none: all).
+func (l *logFlags) options(cmd *cobra.Command, jobs []string) converge.LogOptions {
+	return converge.LogOptions{Jobs: jobs, Follow: l.follow, Tail: l.tail, Timestamps: l.ts, Color: isTTY(cmd.OutOrStdout())}
 }
 
 // resolveJobs turns job names given on the command line into full names.
 func resolveJobs(f *prodspec.File, args []string) ([]string, error) {
 	var jobs []string
 	for _, a := range args {
-		j, err := devenv.ResolveJob(f, a)
+		j, err := f.ResolveJob(a)
 		if err != nil {
 			return nil, err
 		}
@@ -538,9 +555,6 @@ func isTTY(w io.Writer) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
 }
-
-var _ = sort.Strings
-var _ = plan.ActionNone
 
 func newDevExport(g *global) *cobra.Command {
 	var compose bool
@@ -561,24 +575,17 @@ Containers cjob starts carry the same Compose labels, so
 			if !compose {
 				return fmt.Errorf("choose a format: --compose")
 			}
-			f, err := loadFile(g)
-			if err != nil {
+			return withEngine(cmd, g, nil, func(f *prodspec.File, _ []string, eng *engine.Engine) error {
+				out, warnings, err := converge.ExportCompose(cmd.Context(), eng, f)
+				if err != nil {
+					return err
+				}
+				for _, w := range warnings {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+				}
+				_, err = cmd.OutOrStdout().Write(out)
 				return err
-			}
-			eng, err := dial(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			out, warnings, err := converge.ExportCompose(cmd.Context(), eng, f)
-			if err != nil {
-				return err
-			}
-			for _, w := range warnings {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
-			}
-			_, err = cmd.OutOrStdout().Write(out)
-			return err
+			})
 		},
 	}
 	c.Flags().BoolVar(&compose, "compose", false, "as a Compose file")

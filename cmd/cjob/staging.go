@@ -7,13 +7,15 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/converge"
+	"github.com/cjob/cjob/internal/fleet"
 	"github.com/cjob/cjob/internal/health"
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/rewrite"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/internal/table"
+	"github.com/cjob/cjob/prodspec"
 )
 
 func newStaging(g *global) *cobra.Command {
@@ -36,22 +38,36 @@ moves nothing that need not move.`,
 	return c
 }
 
-func stagingPrepare(cmd *cobra.Command, g *global, popts plan.Options) (*converge.Pool, *converge.StagingPrepared, error) {
+// withPool loads the jobs file and connects to the staging pool, runs fn,
+// and closes the connections.
+func withPool(cmd *cobra.Command, g *global, fn func(f *prodspec.File, pool *converge.Pool) error) error {
 	f, err := loadFile(g)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	pool, err := converge.DialPool(cmd.Context(), f, 0)
+	pool, err := converge.DialPool(cmd.Context(), &fleet.Fleet{Timeout: 10 * time.Second}, f)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	prep, err := converge.PrepareStaging(cmd.Context(), pool, f, popts)
-	if err != nil {
-		pool.Close()
-		return nil, nil, err
-	}
-	return pool, prep, nil
+	defer pool.Close()
+	return fn(f, pool)
 }
+
+// stagingPrepared is a command that prepares the staging stack (place,
+// rewrite, observe, plan) and then prints or applies it.
+func stagingPrepared(g *global, popts func() plan.Options, fn func(cmd *cobra.Command, pool *converge.Pool, prep *converge.StagingPrepared) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		return withPool(cmd, g, func(f *prodspec.File, pool *converge.Pool) error {
+			prep, err := converge.PrepareStaging(cmd.Context(), pool, f, popts())
+			if err != nil {
+				return err
+			}
+			return fn(cmd, pool, prep)
+		})
+	}
+}
+
+func noPlanOptions() plan.Options { return plan.Options{} }
 
 func newStagingUp(g *global) *cobra.Command {
 	var (
@@ -67,17 +83,12 @@ func newStagingUp(g *global) *cobra.Command {
   cjob staging up --push            # images built here go to the registry first
   cjob staging up --progress plain`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: stagingPrepared(g, func() plan.Options { return plan.Options{Force: force} }, func(cmd *cobra.Command, pool *converge.Pool, prep *converge.StagingPrepared) error {
 			start := time.Now()
-			pool, prep, err := stagingPrepare(cmd, g, plan.Options{Force: force})
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
 			out := cmd.OutOrStdout()
 			if prep.Plan.Empty() {
 				fmt.Fprintf(out, "Nothing to do: %d containers of %s/%s on %d pool hosts are up to date (%s)\n",
-					len(prep.Plan.Ops), prep.File.Project, devenv.StagingEnv, len(pool.Names), converge.Elapsed(time.Since(start)))
+					len(prep.Plan.Ops), prep.File.Project, stack.Staging, len(pool.Names()), converge.Elapsed(time.Since(start)))
 				return nil
 			}
 			rep := progress.New(cmd.ErrOrStderr(), mode)
@@ -97,7 +108,7 @@ func newStagingUp(g *global) *cobra.Command {
 			res := converge.UpStaging(cmd.Context(), pool, prep, converge.UpOptions{Parallel: parallel, Reporter: rep})
 			rep.Close()
 			printFailures(out, res.Failures, res.Skipped)
-			fmt.Fprintf(out, "\n%s/%s: %s in %s\n\n", prep.File.Project, devenv.StagingEnv, prep.Plan.Summary(), converge.Elapsed(time.Since(start)))
+			fmt.Fprintf(out, "\n%s/%s: %s in %s\n\n", prep.File.Project, stack.Staging, prep.Plan.Summary(), converge.Elapsed(time.Since(start)))
 			printStagingURLs(out, prep.Rewrite.Stack)
 			if cmd.Context().Err() != nil {
 				return cmd.Context().Err()
@@ -106,7 +117,7 @@ func newStagingUp(g *global) *cobra.Command {
 				return fmt.Errorf("staging up: %w; run `cjob staging up` again to converge", err)
 			}
 			return nil
-		},
+		}),
 	}
 	c.Flags().IntVar(&parallel, "parallel", 16, "engine calls in flight at once")
 	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
@@ -134,16 +145,10 @@ func newStagingPlan(g *global) *cobra.Command {
 		Short:   "Show what `staging up` would do on each pool host, and why",
 		Example: `  cjob staging plan`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			pool, prep, err := stagingPrepare(cmd, g, plan.Options{})
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			fmt.Fprint(cmd.OutOrStdout(), prep.Plan.String())
-			fmt.Fprintf(cmd.OutOrStdout(), "\n%s\n", prep.Plan.Summary())
+		RunE: stagingPrepared(g, noPlanOptions, func(cmd *cobra.Command, _ *converge.Pool, prep *converge.StagingPrepared) error {
+			printPlan(cmd.OutOrStdout(), prep.Plan)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -153,17 +158,12 @@ func newStagingExplain(g *global) *cobra.Command {
 		Short:   "Show where each production host is placed in the pool, and every rewrite",
 		Example: `  cjob staging explain`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			pool, prep, err := stagingPrepare(cmd, g, plan.Options{})
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
+		RunE: stagingPrepared(g, noPlanOptions, func(cmd *cobra.Command, _ *converge.Pool, prep *converge.StagingPrepared) error {
 			out := cmd.OutOrStdout()
 			fmt.Fprintln(out, prep.Placement.String())
-			fmt.Fprint(out, devenv.FormatNotes(prep.Rewrite.Notes))
+			fmt.Fprint(out, rewrite.FormatNotes(prep.Rewrite.Notes))
 			return nil
-		},
+		}),
 	}
 }
 
@@ -173,12 +173,7 @@ func newStagingPs(g *global) *cobra.Command {
 		Short:   "List the staging stack's tasks on every pool host",
 		Example: `  cjob staging ps`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			pool, prep, err := stagingPrepare(cmd, g, plan.Options{})
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
+		RunE: stagingPrepared(g, noPlanOptions, func(cmd *cobra.Command, pool *converge.Pool, prep *converge.StagingPrepared) error {
 			t := table.New("job", "task", "host", "pool host", "image", "state", "health")
 			for _, c := range prep.Observed.Containers {
 				u := prep.Rewrite.Stack.Unit(c.Key())
@@ -187,7 +182,7 @@ func newStagingPs(g *global) *cobra.Command {
 					chk := *u.Health
 					chk.Timeout = time.Second
 					h = "healthy"
-					if err := health.Probe(cmd.Context(), &chk, pool.Address[c.Engine]); err != nil {
+					if err := health.Probe(cmd.Context(), &chk, pool.Set[c.Engine].Address); err != nil {
 						h = "unhealthy"
 					}
 				}
@@ -198,7 +193,7 @@ func newStagingPs(g *global) *cobra.Command {
 				return nil
 			}
 			return t.Render(cmd.OutOrStdout())
-		},
+		}),
 	}
 }
 
@@ -214,24 +209,17 @@ func newStagingDown(g *global) *cobra.Command {
   cjob staging down --volumes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := loadFile(g)
-			if err != nil {
-				return err
-			}
-			pool, err := converge.DialPool(cmd.Context(), f, 0)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			start := time.Now()
-			rep := progress.New(cmd.ErrOrStderr(), mode)
-			p, res, err := converge.DownStaging(cmd.Context(), pool, f.Project, volumes, converge.UpOptions{Reporter: rep})
-			rep.Close()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s: %s in %s\n", f.Project, devenv.StagingEnv, p.Summary(), converge.Elapsed(time.Since(start)))
-			return res.Err()
+			return withPool(cmd, g, func(f *prodspec.File, pool *converge.Pool) error {
+				start := time.Now()
+				rep := progress.New(cmd.ErrOrStderr(), mode)
+				p, res, err := converge.DownStaging(cmd.Context(), pool, converge.DownOptions{Project: f.Project, Volumes: volumes, Reporter: rep})
+				rep.Close()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s/%s: %s in %s\n", f.Project, stack.Staging, p.Summary(), converge.Elapsed(time.Since(start)))
+				return res.Err()
+			})
 		},
 	}
 	c.Flags().BoolVarP(&volumes, "volumes", "v", false, "also remove named volumes and their data")
@@ -247,16 +235,13 @@ func newStagingLogs(g *global) *cobra.Command {
 		Example: `  cjob staging logs
   cjob staging logs api -f`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, opts, err := lf.options(cmd, g, args)
-			if err != nil {
-				return err
-			}
-			pool, err := converge.DialPool(cmd.Context(), f, 0)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			return converge.PoolLogs(cmd.Context(), pool, f.Project, opts, cmd.OutOrStdout())
+			return withPool(cmd, g, func(f *prodspec.File, pool *converge.Pool) error {
+				jobs, err := resolveJobs(f, args)
+				if err != nil {
+					return err
+				}
+				return converge.PoolLogs(cmd.Context(), pool, f.Project, lf.options(cmd, jobs), cmd.OutOrStdout())
+			})
 		},
 	}
 	lf.register(c)

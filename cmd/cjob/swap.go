@@ -14,7 +14,10 @@ import (
 	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/build"
 	"github.com/cjob/cjob/internal/converge"
+	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/localstate"
 	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/prodspec"
 	"github.com/cjob/cjob/templates"
 )
 
@@ -59,7 +62,7 @@ instead, with no rebuild.
 			if err != nil {
 				return err
 			}
-			j, err := devenv.ResolveJob(f, args[0])
+			j, err := f.ResolveJob(args[0])
 			if err != nil {
 				return err
 			}
@@ -112,7 +115,7 @@ instead, with no rebuild.
 			if quiet {
 				buildLog = io.Discard
 			}
-			so := converge.SwapOptions{File: f, Job: j.FullName(), Build: bo, Log: buildLog}
+			so := converge.SwapOptions{File: f, Job: j.FullName(), Build: bo, Log: buildLog, Record: recordSwap(cmd.ErrOrStderr(), f.Project)}
 			if !watch {
 				r, err := converge.Swap(ctx, eng, so)
 				if err != nil {
@@ -198,32 +201,20 @@ func newDevRestore(g *global) *cobra.Command {
 			if len(args) == 0 && !all {
 				return errors.New("name the jobs to restore, or --all")
 			}
-			ctx := cmd.Context()
-			f, err := loadFile(g)
-			if err != nil {
-				return err
-			}
-			jobs, err := resolveJobs(f, args)
-			if err != nil {
-				return err
-			}
-			eng, err := dial(ctx, g)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			rep := progress.New(cmd.ErrOrStderr(), mode)
-			done, err := converge.Restore(ctx, eng, f, jobs, converge.UpOptions{Reporter: rep})
-			rep.Close()
-			if err != nil {
-				return err
-			}
-			if len(done) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "No job is swapped")
+			return withEngine(cmd, g, args, func(f *prodspec.File, jobs []string, eng *engine.Engine) error {
+				rep := progress.New(cmd.ErrOrStderr(), mode)
+				done, err := converge.Restore(cmd.Context(), eng, f, jobs, converge.UpOptions{Reporter: rep})
+				rep.Close()
+				if err != nil {
+					return err
+				}
+				if len(done) == 0 {
+					fmt.Fprintln(cmd.OutOrStdout(), "No job is swapped")
+					return nil
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "restored %s to production's image\n", strings.Join(done, ", "))
 				return nil
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "restored %s to production's image\n", strings.Join(done, ", "))
-			return nil
+			})
 		},
 	}
 	c.Flags().BoolVar(&all, "all", false, "restore every swapped job")
@@ -256,4 +247,20 @@ func newServeStatic() *cobra.Command {
 	}
 	c.Flags().StringVar(&listen, "listen", ":8080", "address to listen on")
 	return c
+}
+
+// recordSwap keeps each swap's record for `cjob dev ui`; a record that
+// cannot be written is said, once, and never fails the swap.
+func recordSwap(errw io.Writer, project string) func(localstate.SwapRecord) {
+	warned := false
+	return func(r localstate.SwapRecord) {
+		st, err := localstate.ForEnv(project, devenv.Env)
+		if err == nil {
+			err = st.RecordSwap(r)
+		}
+		if err != nil && !warned {
+			warned = true
+			fmt.Fprintf(errw, "warning: %v (`cjob dev ui` will not show this swap's build log)\n", err)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cjob/cjob/internal/production"
 	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/registry"
+	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/store"
 )
 
@@ -100,15 +101,15 @@ type StreamLine struct {
 
 // Tags is GET /api/v1/jobs/{job}/tags.
 type Tags struct {
-	Job     string            `json:"job"`
-	Image   string            `json:"image"` // the pushed version's image
-	Running []production.Task `json:"running"`
-	Tags    []registry.Tag    `json:"tags"`
+	Job     string         `json:"job"`
+	Image   string         `json:"image"` // the pushed version's image
+	Running []status.Task  `json:"running"`
+	Tags    []registry.Tag `json:"tags"`
 }
 
 // Container is one production container, as GET /api/v1/containers lists.
 type Container struct {
-	production.Task
+	status.Task
 	Job string `json:"job"`
 }
 

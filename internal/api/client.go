@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cjob/cjob/internal/production"
+	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/store"
 )
 
@@ -167,8 +167,8 @@ func (c *Client) Version(ctx context.Context, n int64) (VersionDetail, error) {
 }
 
 // Jobs is every job's state; fresh asks the server to poll the hosts first.
-func (c *Client) Jobs(ctx context.Context, fresh bool) ([]production.Job, error) {
-	var out []production.Job
+func (c *Client) Jobs(ctx context.Context, fresh bool) ([]status.Job, error) {
+	var out []status.Job
 	p := "/jobs"
 	if fresh {
 		p += "?fresh=1"
@@ -177,8 +177,8 @@ func (c *Client) Jobs(ctx context.Context, fresh bool) ([]production.Job, error)
 }
 
 // Job is one job's state.
-func (c *Client) Job(ctx context.Context, job string, fresh bool) (production.Job, error) {
-	var out production.Job
+func (c *Client) Job(ctx context.Context, job string, fresh bool) (status.Job, error) {
+	var out status.Job
 	p := "/jobs/" + url.PathEscape(job)
 	if fresh {
 		p += "?fresh=1"
@@ -205,8 +205,8 @@ func (c *Client) Diff(ctx context.Context) ([]JobDiff, error) {
 }
 
 // Nodes is the last poll of every host.
-func (c *Client) Nodes(ctx context.Context, fresh bool) ([]production.Node, error) {
-	var out []production.Node
+func (c *Client) Nodes(ctx context.Context, fresh bool) ([]status.Node, error) {
+	var out []status.Node
 	p := "/nodes"
 	if fresh {
 		p += "?fresh=1"

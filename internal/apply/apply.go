@@ -28,26 +28,39 @@ type Engine interface {
 	RemoveVolume(ctx context.Context, name string) error
 	ImageExists(ctx context.Context, ref string) (bool, error)
 	Pull(ctx context.Context, ref string, progress func(pct int)) error
-	Create(ctx context.Context, r engine.CreateRequest) (string, error)
+	Create(ctx context.Context, r stack.CreateRequest) (string, error)
 	Start(ctx context.Context, id string) error
 	Stop(ctx context.Context, id string, timeout time.Duration) error
 	Remove(ctx context.Context, id string) error
-	Inspect(ctx context.Context, id, network string) (engine.Status, error)
+	Inspect(ctx context.Context, id, network string) (stack.Status, error)
 	Exec(ctx context.Context, id string, cmd []string) (int, string, error)
 	LogTail(ctx context.Context, id string, n int) string
 }
 
 var _ Engine = (*engine.Engine)(nil)
 
+// Engines are the engines a plan runs on, by name: an op runs on the
+// engine its Engine field names ("" for the one engine of a dev stack).
+type Engines map[string]Engine
+
+// On is a map of any engine type as Engines.
+func On[E Engine](m map[string]E) Engines {
+	out := make(Engines, len(m))
+	for n, e := range m {
+		out[n] = e
+	}
+	return out
+}
+
+// One is a single engine, the one every op of a dev plan runs on.
+func One(e Engine) Engines { return Engines{"": e} }
+
 // Prober checks a unit's readiness over the network; health.Probe by default.
 type Prober func(ctx context.Context, c *stack.Check, ip string) error
 
 // Options tune Run.
 type Options struct {
-	Parallel int // engine calls in flight at once; 0 means 16
-	// Engines holds the engines of a pool by name; an op whose Engine is
-	// set runs there. Ops without one run on the engine passed to Run.
-	Engines  map[string]Engine
+	Parallel int               // engine calls in flight at once; 0 means 16
 	Reporter progress.Reporter // nil: no progress output
 	Probe    Prober            // nil: health.Probe
 	// StopTimeout bounds graceful stops during removal; 0 uses the unit's own.
@@ -105,7 +118,7 @@ type node struct {
 
 type runner struct {
 	p     *plan.Plan
-	eng   Engine
+	engs  Engines
 	opts  Options
 	sem   chan struct{}
 	nodes map[int]*node
@@ -122,10 +135,10 @@ type pull struct {
 	err  error
 }
 
-// Run executes the plan. It returns when every op has finished, failed or
-// been skipped, or ctx is cancelled (then in-flight ops stop and the rest
-// are skipped; the next run converges from what is left).
-func Run(ctx context.Context, p *plan.Plan, eng Engine, opts Options) *Result {
+// Run executes the plan on the engines. It returns when every op has
+// finished, failed or been skipped, or ctx is cancelled (then in-flight ops
+// stop and the rest are skipped; the next run converges from what is left).
+func Run(ctx context.Context, p *plan.Plan, engines Engines, opts Options) *Result {
 	if opts.Parallel <= 0 {
 		opts.Parallel = 16
 	}
@@ -137,7 +150,7 @@ func Run(ctx context.Context, p *plan.Plan, eng Engine, opts Options) *Result {
 	}
 	start := opts.Now()
 	r := &runner{
-		p: p, eng: eng, opts: opts,
+		p: p, engs: engines, opts: opts,
 		sem:   make(chan struct{}, opts.Parallel),
 		nodes: map[int]*node{},
 		res:   &Result{},
@@ -145,7 +158,7 @@ func Run(ctx context.Context, p *plan.Plan, eng Engine, opts Options) *Result {
 		pulls: map[string]*pull{},
 		labels: map[string]string{
 			stack.LabelProject: p.Project,
-			stack.LabelEnv:     p.Env,
+			stack.LabelEnv:     p.Env.String(),
 		},
 	}
 	for _, o := range p.Ops {
@@ -172,14 +185,18 @@ func Run(ctx context.Context, p *plan.Plan, eng Engine, opts Options) *Result {
 	return r.res
 }
 
+// ErrNoEngine means an op names an engine the run was not given.
+var ErrNoEngine = errors.New("no such engine")
+
 // engine returns the engine an op runs on.
-func (r *runner) engine(name string) Engine {
-	if name != "" {
-		if e, ok := r.opts.Engines[name]; ok {
-			return e
-		}
+func (r *runner) engine(name string) (Engine, error) {
+	if e, ok := r.engs[name]; ok && e != nil {
+		return e, nil
 	}
-	return r.eng
+	if name == "" {
+		return nil, fmt.Errorf("%w: the plan runs on one engine and none was given", ErrNoEngine)
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNoEngine, name)
 }
 
 func (r *runner) report(ev progress.Event) {
@@ -237,9 +254,9 @@ func (r *runner) run(ctx context.Context, n *node) {
 	if err != nil {
 		n.out = failed
 		f := Failure{Subject: o.Subject, Err: err}
-		if n.id != "" && o.Unit != nil {
+		if eng, eerr := r.engine(o.Engine); eerr == nil && n.id != "" && o.Unit != nil {
 			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-			f.LogTail = r.engine(o.Engine).LogTail(tctx, n.id, 20)
+			f.LogTail = eng.LogTail(tctx, n.id, 20)
 			cancel()
 		}
 		r.mu.Lock()
@@ -284,7 +301,14 @@ func (r *runner) working(o *plan.Op, text string) {
 
 func (r *runner) do(ctx context.Context, n *node) error {
 	o := n.op
-	eng := r.engine(o.Engine)
+	engName := o.Engine
+	if o.Current != nil && (o.Action == plan.ActionRemove || o.Action == plan.ActionStart) {
+		engName = o.Current.Engine
+	}
+	eng, err := r.engine(engName)
+	if err != nil {
+		return err
+	}
 	switch o.Action {
 	case plan.ActionCreateNetwork:
 		r.working(o, "Creating network")
@@ -316,7 +340,7 @@ func (r *runner) do(ctx context.Context, n *node) error {
 		return nil
 	case plan.ActionRemove:
 		r.working(o, "Removing")
-		if err := r.removeContainer(ctx, r.engine(o.Current.Engine), o.Current); err != nil {
+		if err := r.removeContainer(ctx, eng, o.Current); err != nil {
 			return err
 		}
 		r.report(progress.Event{Unit: o.Subject, Status: progress.Done, Text: "Removed"})
@@ -327,7 +351,7 @@ func (r *runner) do(ctx context.Context, n *node) error {
 		if err := r.call(ctx, func() error { return eng.Start(ctx, n.id) }); err != nil {
 			return err
 		}
-		return r.ready(ctx, n, "Started")
+		return r.ready(ctx, eng, n, "Started")
 	case plan.ActionCreate, plan.ActionRecreate:
 		u := o.Unit
 		if err := r.ensureImage(ctx, o, u.Spec.Image); err != nil {
@@ -335,7 +359,11 @@ func (r *runner) do(ctx context.Context, n *node) error {
 		}
 		if o.Action == plan.ActionRecreate && o.Current != nil {
 			r.working(o, "Recreating")
-			if err := r.removeContainer(ctx, r.engine(o.Current.Engine), o.Current); err != nil {
+			old, err := r.engine(o.Current.Engine)
+			if err != nil {
+				return err
+			}
+			if err := r.removeContainer(ctx, old, o.Current); err != nil {
 				return err
 			}
 		} else {
@@ -343,7 +371,7 @@ func (r *runner) do(ctx context.Context, n *node) error {
 		}
 		labels := r.p.Stack.Labels(u)
 		err := r.call(ctx, func() error {
-			id, err := eng.Create(ctx, engine.CreateRequest{Name: u.Name, Spec: u.Spec, Labels: labels, Network: r.p.Stack.Network})
+			id, err := eng.Create(ctx, stack.CreateRequest{Name: u.Name, Spec: u.Spec, Labels: labels, Network: r.p.Stack.Network})
 			if err != nil {
 				return err
 			}
@@ -357,7 +385,7 @@ func (r *runner) do(ctx context.Context, n *node) error {
 		if o.Action == plan.ActionRecreate {
 			verb = "Recreated"
 		}
-		return r.ready(ctx, n, verb)
+		return r.ready(ctx, eng, n, verb)
 	}
 	return fmt.Errorf("%s: unsupported action %s", o.Subject, o.Action)
 }
@@ -384,7 +412,10 @@ func (r *runner) removeContainer(ctx context.Context, eng Engine, c *stack.Conta
 // ensureImage pulls the image if the engine lacks it. Concurrent units
 // sharing an image wait for one pull.
 func (r *runner) ensureImage(ctx context.Context, o *plan.Op, ref string) error {
-	eng := r.engine(o.Engine)
+	eng, err := r.engine(o.Engine)
+	if err != nil {
+		return err
+	}
 	key := o.Engine + "\x00" + ref
 	r.mu.Lock()
 	p, started := r.pulls[key]

@@ -3,150 +3,17 @@ package apply
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sort"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/enginetest"
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/stack"
 )
-
-// fakeEngine applies operations to its own state, so tests assert the
-// resulting state, not a script of calls.
-type fakeEngine struct {
-	mu         sync.Mutex
-	containers map[string]*fakeContainer // by ID
-	images     map[string]bool
-	networks   map[string]bool
-	volumes    map[string]bool
-	crash      map[string]int // container name -> exit code right after start
-	started    []string       // names, in start order
-	pulls      int
-	nextID     int
-}
-
-type fakeContainer struct {
-	name    string
-	spec    stack.Spec
-	state   stack.State
-	exit    int
-	started time.Time
-}
-
-func newFake() *fakeEngine {
-	return &fakeEngine{containers: map[string]*fakeContainer{}, images: map[string]bool{}, networks: map[string]bool{}, volumes: map[string]bool{}, crash: map[string]int{}}
-}
-
-func (f *fakeEngine) EnsureNetwork(_ context.Context, name string, _ map[string]string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.networks[name] = true
-	return nil
-}
-func (f *fakeEngine) RemoveNetwork(_ context.Context, name string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.networks, name)
-	return nil
-}
-func (f *fakeEngine) EnsureVolume(_ context.Context, name string, _ map[string]string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.volumes[name] = true
-	return nil
-}
-func (f *fakeEngine) RemoveVolume(_ context.Context, name string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.volumes, name)
-	return nil
-}
-func (f *fakeEngine) ImageExists(_ context.Context, ref string) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.images[ref], nil
-}
-func (f *fakeEngine) Pull(_ context.Context, ref string, progress func(int)) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.pulls++
-	if strings.Contains(ref, "missing") {
-		return fmt.Errorf("pull %s: not found", ref)
-	}
-	f.images[ref] = true
-	return nil
-}
-func (f *fakeEngine) Create(_ context.Context, r engine.CreateRequest) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, c := range f.containers {
-		if c.name == r.Name {
-			return "", fmt.Errorf("create %s: name in use", r.Name)
-		}
-	}
-	f.nextID++
-	id := fmt.Sprintf("c%d", f.nextID)
-	f.containers[id] = &fakeContainer{name: r.Name, spec: r.Spec, state: stack.StateCreated}
-	return id, nil
-}
-func (f *fakeEngine) Start(_ context.Context, id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := f.containers[id]
-	if c == nil {
-		return errors.New("no such container")
-	}
-	c.state = stack.StateRunning
-	f.started = append(f.started, c.name)
-	if code, ok := f.crash[c.name]; ok {
-		c.state, c.exit = stack.StateExited, code
-	}
-	return nil
-}
-func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if c := f.containers[id]; c != nil {
-		c.state = stack.StateExited
-	}
-	return nil
-}
-func (f *fakeEngine) Remove(_ context.Context, id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.containers, id)
-	return nil
-}
-func (f *fakeEngine) Inspect(_ context.Context, id, _ string) (engine.Status, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := f.containers[id]
-	if c == nil {
-		return engine.Status{}, errors.New("no such container")
-	}
-	return engine.Status{State: c.state, ExitCode: c.exit, IP: "10.0.0.1"}, nil
-}
-func (f *fakeEngine) Exec(context.Context, string, []string) (int, string, error) { return 0, "", nil }
-func (f *fakeEngine) LogTail(_ context.Context, id string, _ int) string          { return "boom: log of " + id }
-
-func (f *fakeEngine) names(state stack.State) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for _, c := range f.containers {
-		if c.state == state {
-			out = append(out, c.name)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
 
 func testStack() *stack.Stack {
 	sb := &stack.Unit{Key: "host/h", Name: "sb", Kind: stack.KindSandbox, Host: "h", Spec: stack.Spec{Image: "sandbox"}}
@@ -155,7 +22,7 @@ func testStack() *stack.Stack {
 			DependsOn: append([]string{"host/h"}, deps...), Spec: stack.Spec{Image: "img/" + job, JoinSandbox: "sb"},
 			Health: &stack.Check{Port: 80, Interval: 10 * time.Millisecond, Retries: 3}}
 	}
-	s := &stack.Stack{Project: "p", Env: "dev", Network: "p-dev", Units: []*stack.Unit{
+	s := &stack.Stack{Project: "p", Env: stack.Dev, Network: "p-dev", Units: []*stack.Unit{
 		sb, task("db"), task("api", "db/1"), task("web", "api/1"), task("mail"),
 	}}
 	s.Sort()
@@ -168,33 +35,34 @@ func TestRunColdUp(t *testing.T) {
 	f := newFake()
 	s := testStack()
 	p := plan.Reconcile(s, &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
-	res := Run(context.Background(), p, f, Options{Probe: okProbe})
+	res := Run(context.Background(), p, One(f), Options{Probe: okProbe})
 	if err := res.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"api", "db", "mail", "sb", "web"}, f.names(stack.StateRunning)); diff != "" {
+	if diff := cmp.Diff([]string{"api", "db", "mail", "sb", "web"}, f.Names(stack.StateRunning)); diff != "" {
 		t.Errorf("running (-want +got):\n%s", diff)
 	}
 	pos := map[string]int{}
-	for i, n := range f.started {
+	for i, n := range f.Started() {
 		pos[n] = i
 	}
 	for _, pair := range [][2]string{{"sb", "db"}, {"db", "api"}, {"api", "web"}} {
 		if pos[pair[0]] > pos[pair[1]] {
-			t.Errorf("%s started before its dependency %s: %v", pair[1], pair[0], f.started)
+			t.Errorf("%s started before its dependency %s: %v", pair[1], pair[0], f.Started())
 		}
 	}
-	if f.pulls != 5 {
-		t.Errorf("pulls = %d, want one per image (5)", f.pulls)
+	if len(f.Pulled()) != 5 {
+		t.Errorf("pulls = %d, want one per image (5)", len(f.Pulled()))
 	}
 }
 
 func TestRunFailureSkipsDependentsOnly(t *testing.T) {
 	f := newFake()
-	f.crash["db"] = 3
+	f.Crash("db", 3)
+	f.SetLog("db", "boom: no config")
 	s := testStack()
 	p := plan.Reconcile(s, &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
-	res := Run(context.Background(), p, f, Options{Probe: func(context.Context, *stack.Check, string) error { return errors.New("refused") }})
+	res := Run(context.Background(), p, One(f), Options{Probe: func(context.Context, *stack.Check, string) error { return errors.New("refused") }})
 	if len(res.Failures) == 0 || res.Failures[0].Subject != "db/1" {
 		t.Fatalf("failures = %+v, want db/1", res.Failures)
 	}
@@ -211,11 +79,11 @@ func TestRunFailureSkipsDependentsOnly(t *testing.T) {
 
 func TestRunIndependentJobStillUp(t *testing.T) {
 	f := newFake()
-	f.crash["db"] = 1
+	f.Crash("db", 1)
 	s := testStack()
 	p := plan.Reconcile(s, &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
-	Run(context.Background(), p, f, Options{Probe: okProbe})
-	if diff := cmp.Diff([]string{"mail", "sb"}, f.names(stack.StateRunning)); diff != "" {
+	Run(context.Background(), p, One(f), Options{Probe: okProbe})
+	if diff := cmp.Diff([]string{"mail", "sb"}, f.Names(stack.StateRunning)); diff != "" {
 		t.Errorf("running (-want +got):\n%s", diff)
 	}
 }
@@ -226,11 +94,136 @@ func TestRunCancelled(t *testing.T) {
 	p := plan.Reconcile(s, &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res := Run(ctx, p, f, Options{Probe: okProbe})
+	res := Run(ctx, p, One(f), Options{Probe: okProbe})
 	if res.Done != 0 {
 		t.Errorf("done = %d after cancel, want 0", res.Done)
 	}
-	if len(f.containers) != 0 {
-		t.Errorf("containers created after cancel: %d", len(f.containers))
+	if len(f.Containers()) != 0 {
+		t.Errorf("containers created after cancel: %d", len(f.Containers()))
+	}
+}
+
+// newFake is an engine holding every image the test stack uses.
+func newFake() *enginetest.Engine {
+	e := enginetest.New("local")
+	return e
+}
+
+func TestRunPullFailureNamesTheFix(t *testing.T) {
+	f := newFake()
+	f.NoPull("img/db")
+	p := plan.Reconcile(testStack(), &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
+	res := Run(context.Background(), p, One(f), Options{Probe: okProbe})
+	if len(res.Failures) != 1 || res.Failures[0].Subject != "db/1" || !strings.Contains(res.Failures[0].Err.Error(), "cjob doctor") {
+		t.Fatalf("failures = %+v, want db/1 naming `cjob doctor`", res.Failures)
+	}
+	if diff := cmp.Diff([]string{"api/1", "web/1"}, res.Skipped); diff != "" {
+		t.Errorf("skipped (-want +got):\n%s", diff)
+	}
+}
+
+func TestRunSecondRunChangesNothing(t *testing.T) {
+	f := newFake()
+	s := testStack()
+	p := plan.Reconcile(s, &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
+	if err := Run(context.Background(), p, One(f), Options{Probe: okProbe}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := f.Observe(context.Background(), "p", stack.Dev, "p-dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := plan.Reconcile(testStack(), obs, plan.Options{})
+	if !again.Empty() {
+		t.Fatalf("second plan is not empty:\n%s", again)
+	}
+	before := len(f.Calls())
+	res := Run(context.Background(), again, One(f), Options{Probe: okProbe})
+	if res.Done != 0 || len(f.Calls()) != before {
+		t.Errorf("an empty plan changed something: done %d, calls %v", res.Done, f.Calls()[before:])
+	}
+}
+
+func TestRunRecreatesChangedUnitOnly(t *testing.T) {
+	f := newFake()
+	p := plan.Reconcile(testStack(), &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
+	Run(context.Background(), p, One(f), Options{Probe: okProbe})
+	s := testStack()
+	s.Unit("api/1").Spec.Env = []string{"LOG=debug"}
+	obs, _ := f.Observe(context.Background(), "p", stack.Dev, "p-dev")
+	p = plan.Reconcile(s, obs, plan.Options{})
+	startsBefore := map[string]int{}
+	for _, c := range f.Containers() {
+		startsBefore[c.Name] = c.Starts
+	}
+	if err := Run(context.Background(), p, One(f), Options{Probe: okProbe}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	api, _ := f.Container("api")
+	if diff := cmp.Diff([]string{"LOG=debug"}, api.Spec.Env); diff != "" {
+		t.Errorf("api env (-want +got):\n%s", diff)
+	}
+	for _, c := range f.Containers() {
+		if c.Name != "api" && c.Starts != startsBefore[c.Name] {
+			t.Errorf("%s was restarted, only api changed", c.Name)
+		}
+	}
+}
+
+func TestRunOneshotAndCmdCheck(t *testing.T) {
+	f := newFake()
+	f.Crash("img/migrate", 0) // runs to completion at once
+	var execs []string
+	f.OnExec(func(c *enginetest.Container, cmd []string) (int, string) {
+		execs = append(execs, c.Name+": "+strings.Join(cmd, " "))
+		return 0, "ok"
+	})
+	s := testStack()
+	m := &stack.Unit{Key: "migrate/1", Name: "migrate", Kind: stack.KindTask, Job: "migrate", Host: "h", Sandbox: "host/h", Oneshot: true,
+		DependsOn: []string{"host/h"}, Spec: stack.Spec{Image: "img/migrate", JoinSandbox: "sb"}}
+	s.Units = append(s.Units, m)
+	s.Unit("db/1").Health = &stack.Check{Cmd: []string{"pg_isready"}, Interval: 10 * time.Millisecond, Retries: 3}
+	s.Unit("api/1").DependsOn = append(s.Unit("api/1").DependsOn, "migrate/1")
+	s.Sort()
+	p := plan.Reconcile(s, &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
+	if err := Run(context.Background(), p, One(f), Options{Probe: okProbe}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"db: pg_isready"}, execs); diff != "" {
+		t.Errorf("exec checks (-want +got):\n%s", diff)
+	}
+	if got := f.Names(stack.StateExited); !slices.Equal(got, []string{"migrate"}) {
+		t.Errorf("exited = %v, want the completed migration", got)
+	}
+	f2 := newFake()
+	f2.Crash("img/migrate", 2)
+	res := Run(context.Background(), plan.Reconcile(s, &stack.Observed{Volumes: map[string]bool{}}, plan.Options{}), One(f2), Options{Probe: okProbe})
+	if len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Err.Error(), "exited with code 2") {
+		t.Errorf("a failed migration: failures %+v", res.Failures)
+	}
+	if !slices.Contains(res.Skipped, "api/1") {
+		t.Errorf("api depends on the migration and should be skipped: %v", res.Skipped)
+	}
+}
+
+func TestRunAcrossEngines(t *testing.T) {
+	a, b := enginetest.New("a"), enginetest.New("b")
+	unit := func(job, eng string, deps ...string) *stack.Unit {
+		return &stack.Unit{Key: job + "/1", Name: job, Kind: stack.KindTask, Job: job, Host: eng, Engine: eng, Probe: eng,
+			DependsOn: deps, Spec: stack.Spec{Image: "img/" + job, HostNetwork: true},
+			Health: &stack.Check{Port: 80, Interval: 10 * time.Millisecond, Retries: 3}}
+	}
+	s := &stack.Stack{Project: "p", Env: stack.Staging, Units: []*stack.Unit{unit("db", "a"), unit("api", "b", "db/1"), unit("web", "c")}}
+	s.Sort()
+	p := plan.Reconcile(s, &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
+	res := Run(context.Background(), p, Engines{"a": a, "b": b}, Options{Probe: okProbe})
+	if diff := cmp.Diff([]string{"db"}, a.Names(stack.StateRunning)); diff != "" {
+		t.Errorf("engine a (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"api"}, b.Names(stack.StateRunning)); diff != "" {
+		t.Errorf("engine b (-want +got):\n%s", diff)
+	}
+	if len(res.Failures) != 1 || res.Failures[0].Subject != "web/1" || !errors.Is(res.Failures[0].Err, ErrNoEngine) {
+		t.Errorf("a unit on an engine not given should fail with ErrNoEngine: %+v", res.Failures)
 	}
 }

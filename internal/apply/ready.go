@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cjob/cjob/internal/engine"
 	"github.com/cjob/cjob/internal/health"
 	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/stack"
@@ -127,8 +126,8 @@ func (w Waiter) waitExit(ctx context.Context, id string) (string, error) {
 	}
 }
 
-func (w Waiter) inspect(ctx context.Context, id string) (engine.Status, error) {
-	var st engine.Status
+func (w Waiter) inspect(ctx context.Context, id string) (stack.Status, error) {
+	var st stack.Status
 	err := w.Call(ctx, func() error {
 		var err error
 		st, err = w.Engine.Inspect(ctx, id, w.Network)
@@ -139,11 +138,11 @@ func (w Waiter) inspect(ctx context.Context, id string) (engine.Status, error) {
 
 // ready waits until the started unit is ready and reports it: a sandbox
 // has its address; a task is ready as WaitTask says.
-func (r *runner) ready(ctx context.Context, n *node, verb string) error {
+func (r *runner) ready(ctx context.Context, eng Engine, n *node, verb string) error {
 	o := n.op
 	u := o.Unit
 	w := Waiter{
-		Engine: r.engine(o.Engine), Network: r.p.Stack.Network, Probe: r.opts.Probe, Now: r.opts.Now, Call: r.call,
+		Engine: eng, Network: r.p.Stack.Network, Probe: r.opts.Probe, Now: r.opts.Now, Call: r.call,
 		Working: func(text string) { r.working(o, text) },
 	}
 	if u.Kind == stack.KindSandbox {

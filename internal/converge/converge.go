@@ -15,9 +15,9 @@ import (
 	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/apply"
 	"github.com/cjob/cjob/internal/compose/export"
-	"github.com/cjob/cjob/internal/engine"
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/rewrite"
 	"github.com/cjob/cjob/internal/sandbox"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/prodspec"
@@ -31,6 +31,8 @@ type Options struct {
 	// Swapped jobs stay swapped unless named here (or RestoreAll).
 	Restore    []string
 	RestoreAll bool
+	// PortFree says whether a local port can be published; nil: PortFree.
+	PortFree devenv.PortProbe
 }
 
 // Prepared is everything decided before anything is changed.
@@ -42,11 +44,11 @@ type Prepared struct {
 }
 
 // Notes are every rewrite applied, including port moves.
-func (p *Prepared) Notes() []devenv.Note { return p.Rewrite.Notes }
+func (p *Prepared) Notes() []rewrite.Note { return p.Rewrite.Notes }
 
-// Prepare loads, rewrites, observes and plans. eng may be nil for a plan
-// without an engine (then everything is to be created).
-func Prepare(ctx context.Context, eng *engine.Engine, opts Options) (*Prepared, error) {
+// Prepare rewrites, observes and plans: everything decided before anything
+// changes. With Offline as the engine, the plan is that of a first up.
+func Prepare(ctx context.Context, eng Observer, opts Options) (*Prepared, error) {
 	f := opts.File
 	ro := opts.Rewrite
 	if ro.HostPathExists == nil {
@@ -63,16 +65,17 @@ func Prepare(ctx context.Context, eng *engine.Engine, opts Options) (*Prepared, 
 	if err != nil {
 		return nil, err
 	}
-	composeLabels(res.Stack)
-	obs := &stack.Observed{Volumes: map[string]bool{}}
-	if eng != nil {
-		obs, err = eng.Observe(ctx, f.Project, devenv.Env, res.Stack.Network)
-		if err != nil {
-			return nil, err
-		}
+	obs, err := eng.Observe(ctx, f.Project, devenv.Env, res.Stack.Network)
+	if err != nil {
+		return nil, err
+	}
+	free := opts.PortFree
+	if free == nil {
+		free = PortFree
 	}
 	res.Notes = append(res.Notes, keepSwaps(res.Stack, obs, opts)...)
-	res.Notes = append(res.Notes, devenv.AssignPorts(res.Stack, obs, PortFree)...)
+	res.Notes = append(res.Notes, devenv.AssignPorts(res.Stack, obs, free)...)
+	composeLabels(res.Stack)
 	popts := opts.Plan
 	if len(opts.Rewrite.Only) > 0 {
 		popts.KeepOrphans = true
@@ -97,33 +100,43 @@ func PortFree(port int) bool {
 type UpOptions struct {
 	Parallel int
 	Reporter progress.Reporter
-	// RemoveImages (down only) also removes the images dev swap built.
-	RemoveImages bool
+	Probe    apply.Prober // nil: health.Probe
 }
 
 // Up applies a prepared plan: it makes the sandbox image if needed, then
 // runs the plan.
-func Up(ctx context.Context, eng *engine.Engine, p *Prepared, opts UpOptions) (*apply.Result, error) {
+func Up(ctx context.Context, eng Engine, p *Prepared, opts UpOptions) (*apply.Result, error) {
 	if !p.Plan.Empty() {
 		if _, err := sandbox.Ensure(ctx, eng); err != nil {
 			return nil, err
 		}
 	}
-	res := apply.Run(ctx, p.Plan, eng, apply.Options{Parallel: opts.Parallel, Reporter: opts.Reporter})
+	res := apply.Run(ctx, p.Plan, apply.One(eng), apply.Options{Parallel: opts.Parallel, Reporter: opts.Reporter, Probe: opts.Probe})
 	return res, nil
 }
 
-// Down removes the environment's containers (and volumes on request).
-func Down(ctx context.Context, eng *engine.Engine, project string, volumes bool, only map[string]bool, opts UpOptions) (*plan.Plan, *apply.Result, error) {
-	network := devenv.NetworkName(project)
-	obs, err := eng.Observe(ctx, project, devenv.Env, network)
+// DownOptions say what Down removes.
+type DownOptions struct {
+	Project string
+	Only    map[string]bool // these jobs' containers only; nil: the whole stack
+	Volumes bool            // also the named volumes, and their data
+	// RemoveImages also removes the images dev swap built.
+	RemoveImages bool
+	Parallel     int
+	Reporter     progress.Reporter
+}
+
+// Down removes the dev stack's containers (and volumes on request).
+func Down(ctx context.Context, eng Engine, o DownOptions) (*plan.Plan, *apply.Result, error) {
+	network := devenv.NetworkName(o.Project)
+	obs, err := eng.Observe(ctx, o.Project, devenv.Env, network)
 	if err != nil {
 		return nil, nil, err
 	}
-	p := plan.Down(project, devenv.Env, obs, plan.DownOptions{Volumes: volumes, Network: network, Only: only})
-	res := apply.Run(ctx, p, eng, apply.Options{Parallel: opts.Parallel, Reporter: opts.Reporter, StopTimeout: 0})
-	if opts.RemoveImages && res.Err() == nil {
-		if _, err := eng.RemoveDevImages(ctx, project, "", ""); err != nil {
+	p := plan.Down(o.Project, devenv.Env, obs, plan.DownOptions{Volumes: o.Volumes, Network: network, Only: o.Only})
+	res := apply.Run(ctx, p, apply.One(eng), apply.Options{Parallel: o.Parallel, Reporter: o.Reporter})
+	if o.RemoveImages && res.Err() == nil {
+		if _, err := eng.RemoveDevImages(ctx, o.Project, "", ""); err != nil {
 			return p, res, err
 		}
 	}
@@ -141,12 +154,12 @@ func Elapsed(d time.Duration) string {
 // keepSwaps carries jobs swapped for a local build (`cjob dev swap`) into
 // the desired stack, so that `dev up` never reverts them silently; jobs
 // being restored get production's image back.
-func keepSwaps(st *stack.Stack, obs *stack.Observed, opts Options) []devenv.Note {
+func keepSwaps(st *stack.Stack, obs *stack.Observed, opts Options) []rewrite.Note {
 	restore := map[string]bool{}
 	for _, j := range opts.Restore {
 		restore[j] = true
 	}
-	var notes []devenv.Note
+	var notes []rewrite.Note
 	for _, c := range obs.Containers {
 		dir, image := c.Labels[stack.LabelSwapped], c.Labels[stack.LabelSwappedImage]
 		if dir == "" || image == "" {
@@ -157,27 +170,31 @@ func keepSwaps(st *stack.Stack, obs *stack.Observed, opts Options) []devenv.Note
 			continue
 		}
 		if opts.RestoreAll || restore[u.Job] {
-			notes = append(notes, devenv.Note{Subject: u.Job, Text: "restored: production image " + u.Spec.Image + " replaces the local build from " + dir})
+			notes = append(notes, rewrite.Note{Subject: u.Job, Text: "restored: production image " + u.Spec.Image + " replaces the local build from " + dir})
 			continue
 		}
 		*u = *swapped(u, dir, image)
-		notes = append(notes, devenv.Note{Subject: u.Job, Text: "swapped: runs " + image + ", built from " + dir + " (`cjob dev restore " + u.Job + "` reverts)"})
+		notes = append(notes, rewrite.Note{Subject: u.Job, Text: "swapped: runs " + image + ", built from " + dir + " (`cjob dev restore " + u.Job + "` reverts)"})
 	}
 	return notes
 }
 
 // composeLabels gives the dev stack's containers Docker Compose's labels, so
 // `docker compose -p <project>-dev ps` and `logs` list them and Docker
-// Desktop groups them, under the service names of `cjob dev export`.
-func composeLabels(st *stack.Stack) {
-	st.ExtraLabels = func(u *stack.Unit) map[string]string {
-		return export.Labels(st, u, u.Hash())
+// Desktop groups them, under the service names of `cjob dev export`. The
+// units' specs must be final: the labels carry their config hashes.
+func composeLabels(st *stack.Stack, units ...*stack.Unit) {
+	if len(units) == 0 {
+		units = st.Units
+	}
+	for _, u := range units {
+		u.Labels = export.Labels(st, u, u.Hash())
 	}
 }
 
 // ExportCompose is the dev stack as a Compose file (and warnings), with
 // the ports `dev up` would publish now.
-func ExportCompose(ctx context.Context, eng *engine.Engine, f *prodspec.File) ([]byte, []string, error) {
+func ExportCompose(ctx context.Context, eng Engine, f *prodspec.File) ([]byte, []string, error) {
 	ref, err := sandbox.Ensure(ctx, eng)
 	if err != nil {
 		return nil, nil, err

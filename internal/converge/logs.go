@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/stack"
 )
 
@@ -25,27 +25,33 @@ type LogOptions struct {
 
 var prefixColors = []string{"36", "33", "32", "35", "34", "96", "93", "92", "95", "94"}
 
-// Logs writes the logs of the environment's tasks, each line prefixed with
+// LogReader is what Logs needs of an engine.
+type LogReader interface {
+	Observer
+	Logs(ctx context.Context, id, tail string, follow, timestamps bool, w io.Writer) error
+}
+
+// Logs writes the logs of the dev stack's tasks, each line prefixed with
 // its job and task. Without Follow, lines of all tasks are merged in time
 // order; with Follow, they are interleaved as they come.
-func Logs(ctx context.Context, eng *engine.Engine, project, env string, opts LogOptions, w io.Writer) error {
-	obs, err := eng.Observe(ctx, project, env, "")
+func Logs(ctx context.Context, eng LogReader, project string, opts LogOptions, w io.Writer) error {
+	obs, err := eng.Observe(ctx, project, devenv.Env, "")
 	if err != nil {
 		return err
 	}
-	return logs(ctx, func(string) *engine.Engine { return eng }, obs, env, opts, w)
+	return logs(ctx, func(string) LogReader { return eng }, obs, devenv.Env, opts, w)
 }
 
 // PoolLogs is Logs across every engine of a staging pool.
 func PoolLogs(ctx context.Context, pool *Pool, project string, opts LogOptions, w io.Writer) error {
-	obs, err := pool.Observe(ctx, project, "staging")
+	obs, err := pool.Observe(ctx, project)
 	if err != nil {
 		return err
 	}
-	return logs(ctx, func(name string) *engine.Engine { return pool.Engines[name] }, obs, "staging", opts, w)
+	return logs(ctx, func(name string) LogReader { return pool.Set[name].Engine }, obs, stack.Staging, opts, w)
 }
 
-func logs(ctx context.Context, engineOf func(string) *engine.Engine, obs *stack.Observed, env string, opts LogOptions, w io.Writer) error {
+func logs(ctx context.Context, engineOf func(string) LogReader, obs *stack.Observed, env stack.Env, opts LogOptions, w io.Writer) error {
 	want := map[string]bool{}
 	for _, j := range opts.Jobs {
 		want[j] = true

@@ -4,38 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"sort"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/distribution/reference"
 
-	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/apply"
-	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/fleet"
 	"github.com/cjob/cjob/internal/placement"
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/rewrite"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/prodspec"
 )
 
 // Pool is the staging pool's engines, connected.
 type Pool struct {
-	Names   []string // pool host names, sorted
-	Engines map[string]*engine.Engine
-	Address map[string]string // pool host -> address others reach it at
-	Memory  map[string]int64  // pool host -> bytes (jobs file, else the engine's total)
+	fleet.Set
+	fleet *fleet.Fleet
 }
+
+// Close closes every connection.
+func (p *Pool) Close() { p.fleet.Close() }
 
 // ErrNoPool means the jobs file names no staging pool.
 var ErrNoPool = errors.New("no staging pool")
 
 // PoolHosts returns the pool's host entries from environments.staging.pool.
 func PoolHosts(f *prodspec.File) ([]*prodspec.Host, error) {
-	env := f.Environments[devenv.StagingEnv]
+	env := f.Environments[stack.Staging.String()]
 	if env == nil || len(env.Pool) == 0 {
 		return nil, fmt.Errorf("%w: list the staging machines under hosts: (with a docker: endpoint) and name them in environments.staging.pool", ErrNoPool)
 	}
@@ -54,131 +52,34 @@ func PoolHosts(f *prodspec.File) ([]*prodspec.Host, error) {
 	return out, nil
 }
 
-// DialPool connects to every pool engine at once, each with a timeout.
-// Every unreachable host is named in the error.
-func DialPool(ctx context.Context, f *prodspec.File, timeout time.Duration) (*Pool, error) {
+// DialPool connects to every pool engine at once through fl (each within
+// its timeout; a zero Fleet dials the hosts' docker: endpoints). Every
+// unreachable host is named in the error.
+func DialPool(ctx context.Context, fl *fleet.Fleet, f *prodspec.File) (*Pool, error) {
 	hosts, err := PoolHosts(f)
 	if err != nil {
 		return nil, err
 	}
-	p, errs := DialHosts(ctx, hosts, timeout)
-	if len(errs) > 0 {
-		p.Close()
-		var lines []string
-		for _, h := range hosts {
-			if err := errs[h.Name]; err != nil {
-				lines = append(lines, fmt.Sprintf("pool host %s (%s): %v", h.Name, h.Docker, err))
-			}
-		}
-		return nil, fmt.Errorf("%d of %d pool hosts unreachable:\n  %s", len(lines), len(hosts), strings.Join(lines, "\n  "))
-	}
-	return p, nil
-}
-
-// DialHosts connects to the engines of hosts at once, each with a timeout
-// (0: 10 s). The pool holds the reachable ones; errs names the others.
-func DialHosts(ctx context.Context, hosts []*prodspec.Host, timeout time.Duration) (p *Pool, errs map[string]error) {
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	p = &Pool{Engines: map[string]*engine.Engine{}, Address: map[string]string{}, Memory: map[string]int64{}}
-	errs = map[string]error{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+	var names []string
 	for _, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o := engine.Options{Host: h.Docker, PingTimeout: timeout}
-			if h.TLS != nil {
-				o.CA, o.Cert, o.Key = h.TLS.CA, h.TLS.Cert, h.TLS.Key
-			}
-			e, err := engine.Dial(ctx, o)
-			var mem int64
-			if err == nil {
-				ictx, cancel := context.WithTimeout(ctx, timeout)
-				info, ierr := e.Info(ictx)
-				cancel()
-				if ierr != nil {
-					e.Close()
-					err = ierr
-				}
-				mem = info.MemoryBytes
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs[h.Name] = err
-				return
-			}
-			p.Names = append(p.Names, h.Name)
-			p.Engines[h.Name] = e
-			p.Memory[h.Name] = mem
-			if h.Memory > 0 {
-				p.Memory[h.Name] = h.Memory
-			}
-			p.Address[h.Name] = hostAddress(h)
-		}()
+		names = append(names, h.Name)
 	}
-	wg.Wait()
-	sort.Strings(p.Names)
-	return p, errs
-}
-
-// hostAddress is the address of a pool host: its address:, else the host
-// of a tcp:// or ssh:// endpoint.
-func hostAddress(h *prodspec.Host) string {
-	if h.Address != "" {
-		return h.Address
-	}
-	if u, err := url.Parse(h.Docker); err == nil && (u.Scheme == "tcp" || u.Scheme == "ssh") {
-		return u.Hostname()
-	}
-	return ""
-}
-
-// Close closes every connection.
-func (p *Pool) Close() {
-	for _, e := range p.Engines {
-		e.Close()
-	}
-}
-
-// applyEngines is the pool as the executor sees it.
-func (p *Pool) applyEngines() map[string]apply.Engine {
-	m := map[string]apply.Engine{}
-	for n, e := range p.Engines {
-		m[n] = e
-	}
-	return m
-}
-
-// Observe takes one snapshot of every pool engine, concurrently.
-func (p *Pool) Observe(ctx context.Context, project, env string) (*stack.Observed, error) {
-	all := &stack.Observed{Volumes: map[string]bool{}}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	var errs []string
-	for _, name := range p.Names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o, err := p.Engines[name].Observe(ctx, project, env, "")
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("pool host %s: %v", name, err))
-				return
-			}
-			all.Add(name, o)
-		}()
-	}
-	wg.Wait()
+	set, errs := fl.Connect(ctx, f, names)
 	if len(errs) > 0 {
-		sort.Strings(errs)
-		return nil, errors.New(strings.Join(errs, "; "))
+		fl.Close()
+		return nil, fmt.Errorf("%d of %d pool hosts unreachable:\n  %s", len(errs), len(hosts), strings.Join(errs.Lines(), "\n  "))
 	}
-	return all, nil
+	return &Pool{Set: set, fleet: fl}, nil
+}
+
+// Observe takes one snapshot of every pool engine, concurrently; any host
+// that fails fails the whole look, naming it.
+func (p *Pool) Observe(ctx context.Context, project string) (*stack.Observed, error) {
+	obs, errs := p.Set.Observe(ctx, project, stack.Staging)
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return obs, nil
 }
 
 // StagingPrepared is everything decided before a staging change.
@@ -190,22 +91,24 @@ type StagingPrepared struct {
 // PrepareStaging places production's hosts on the pool, rewrites, observes
 // every engine and plans.
 func PrepareStaging(ctx context.Context, pool *Pool, f *prodspec.File, popts plan.Options) (*StagingPrepared, error) {
-	obs, err := pool.Observe(ctx, f.Project, devenv.StagingEnv)
+	obs, err := pool.Observe(ctx, f.Project)
 	if err != nil {
 		return nil, err
 	}
-	env, _, err := f.ForEnvironment(devenv.StagingEnv)
+	env, _, err := f.ForEnvironment(stack.Staging.String())
 	if err != nil {
 		return nil, err
 	}
 	in := placement.Input{Pin: map[string]string{}, Previous: map[string]string{}}
-	if se := f.Environments[devenv.StagingEnv]; se != nil {
+	if se := f.Environments[stack.Staging.String()]; se != nil {
 		for k, v := range se.Pin {
 			in.Pin[k] = v
 		}
 	}
-	for _, name := range pool.Names {
-		in.Pool = append(in.Pool, placement.Host{Name: name, Memory: pool.Memory[name]})
+	address := map[string]string{}
+	for _, name := range pool.Names() {
+		in.Pool = append(in.Pool, placement.Host{Name: name, Memory: pool.Set[name].Memory})
+		address[name] = pool.Set[name].Address
 	}
 	units := map[string]*placement.Unit{}
 	var order []string
@@ -235,7 +138,7 @@ func PrepareStaging(ctx context.Context, pool *Pool, f *prodspec.File, popts pla
 	if err != nil {
 		return nil, err
 	}
-	res, err := devenv.RewriteStaging(f, devenv.StagingOptions{Assign: pl.Assign, Address: pool.Address, PlacementNotes: pl.Notes})
+	res, err := rewrite.Staging(f, rewrite.StagingOptions{Assign: pl.Assign, Address: address, PlacementNotes: pl.Notes})
 	if err != nil {
 		return nil, err
 	}
@@ -245,24 +148,31 @@ func PrepareStaging(ctx context.Context, pool *Pool, f *prodspec.File, popts pla
 
 // UpStaging applies a staging plan across the pool.
 func UpStaging(ctx context.Context, pool *Pool, prep *StagingPrepared, opts UpOptions) *apply.Result {
-	return apply.Run(ctx, prep.Plan, nil, apply.Options{Parallel: opts.Parallel, Reporter: opts.Reporter, Engines: pool.applyEngines()})
+	return apply.Run(ctx, prep.Plan, apply.On(pool.Engines()), apply.Options{Parallel: opts.Parallel, Reporter: opts.Reporter, Probe: opts.Probe})
 }
 
-// DownStaging removes the staging stack from every pool engine.
-func DownStaging(ctx context.Context, pool *Pool, project string, volumes bool, opts UpOptions) (*plan.Plan, *apply.Result, error) {
-	obs, err := pool.Observe(ctx, project, devenv.StagingEnv)
+// DownStaging removes the staging stack from every pool engine (o.Only is
+// not used: staging goes down whole).
+func DownStaging(ctx context.Context, pool *Pool, o DownOptions) (*plan.Plan, *apply.Result, error) {
+	obs, err := pool.Observe(ctx, o.Project)
 	if err != nil {
 		return nil, nil, err
 	}
-	p := plan.Down(project, devenv.StagingEnv, obs, plan.DownOptions{Volumes: volumes})
-	return p, apply.Run(ctx, p, nil, apply.Options{Parallel: opts.Parallel, Reporter: opts.Reporter, Engines: pool.applyEngines()}), nil
+	p := plan.Down(o.Project, stack.Staging, obs, plan.DownOptions{Volumes: o.Volumes})
+	return p, apply.Run(ctx, p, apply.On(pool.Engines()), apply.Options{Parallel: o.Parallel, Reporter: o.Reporter}), nil
+}
+
+// Pusher is what PushImages needs of this machine's engine.
+type Pusher interface {
+	ImageExists(ctx context.Context, ref string) (bool, error)
+	Push(ctx context.Context, ref string, progress func(pct int)) error
 }
 
 // PushImages pushes the stack's images that this machine's engine holds to
 // their registries, so that the pool can pull them. Images that name no
 // registry (they would go to Docker Hub) are left, and said so; images the
 // local engine lacks are the registry's already. Each push reports progress.
-func PushImages(ctx context.Context, local *engine.Engine, st *stack.Stack, rep progress.Reporter) ([]string, error) {
+func PushImages(ctx context.Context, local Pusher, st *stack.Stack, rep progress.Reporter) ([]string, error) {
 	seen := map[string]bool{}
 	var images []string
 	for _, u := range st.Units {

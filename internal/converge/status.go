@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/cjob/cjob/devenv"
-	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/apply"
 	"github.com/cjob/cjob/internal/health"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/prodspec"
@@ -33,24 +33,27 @@ type Row struct {
 	Swapped   string `json:"swapped,omitempty"` // source folder of a local build
 }
 
-// Status lists the environment's containers with their state and, for
-// running tasks with a check, their health checked now.
-func Status(ctx context.Context, eng *engine.Engine, f *prodspec.File, env string) ([]Row, error) {
+// Status lists the dev stack's containers with their state and, for
+// running tasks with a check, their health checked now (probe nil:
+// health.Probe).
+func Status(ctx context.Context, eng Observer, f *prodspec.File, probe apply.Prober) ([]Row, error) {
 	res, err := devenv.Rewrite(f, devenv.Options{KeepReplicas: true, SandboxImage: "-"})
 	if err != nil {
 		return nil, err
 	}
-	net := devenv.NetworkName(f.Project)
-	obs, err := eng.Observe(ctx, f.Project, env, net)
+	obs, err := eng.Observe(ctx, f.Project, devenv.Env, res.Stack.Network)
 	if err != nil {
 		return nil, err
 	}
-	return Rows(ctx, res.Stack, obs), nil
+	return Rows(ctx, res.Stack, obs, probe), nil
 }
 
 // Rows are the rows of what was observed, against the desired stack st,
-// with the health of running tasks checked now.
-func Rows(ctx context.Context, st *stack.Stack, obs *stack.Observed) []Row {
+// with the health of running tasks checked now (probe nil: health.Probe).
+func Rows(ctx context.Context, st *stack.Stack, obs *stack.Observed, probe apply.Prober) []Row {
+	if probe == nil {
+		probe = health.Probe
+	}
 	ips := map[string]string{}
 	ports := map[string]string{}
 	for _, c := range obs.Containers {
@@ -96,7 +99,7 @@ func Rows(ctx context.Context, st *stack.Stack, obs *stack.Observed) []Row {
 		go func(i int, chk stack.Check) {
 			defer wg.Done()
 			chk.Timeout = time.Second
-			if err := health.Probe(ctx, &chk, ip); err != nil {
+			if err := probe(ctx, &chk, ip); err != nil {
 				rows[i].Health = "unhealthy"
 			} else {
 				rows[i].Health = "healthy"

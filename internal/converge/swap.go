@@ -12,7 +12,7 @@ import (
 	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/apply"
 	"github.com/cjob/cjob/internal/build"
-	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/localstate"
 	"github.com/cjob/cjob/internal/sandbox"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/prodspec"
@@ -26,6 +26,11 @@ type SwapOptions struct {
 	Log   io.Writer     // build output; nil discards
 	// Status receives short progress lines ("building", "swapping"); may be nil.
 	Status func(string)
+	// Probe checks a task's readiness over the network; nil: health.Probe.
+	Probe apply.Prober
+	// Record receives every swap's record (folder, image, timings, build
+	// log, error), for `cjob dev ui`; nil: not recorded.
+	Record func(localstate.SwapRecord)
 }
 
 // SwapResult is what one swap did.
@@ -66,12 +71,11 @@ type swapTarget struct {
 }
 
 // findTargets rewrites the file and finds the running tasks of job.
-func findTargets(ctx context.Context, eng *engine.Engine, f *prodspec.File, job string) ([]swapTarget, error) {
+func findTargets(ctx context.Context, eng Observer, f *prodspec.File, job string) ([]swapTarget, error) {
 	res, err := devenv.Rewrite(f, devenv.Options{SandboxImage: "-", KeepReplicas: true})
 	if err != nil {
 		return nil, err
 	}
-	composeLabels(res.Stack)
 	obs, err := eng.Observe(ctx, f.Project, devenv.Env, res.Stack.Network)
 	if err != nil {
 		return nil, err
@@ -104,7 +108,7 @@ func findTargets(ctx context.Context, eng *engine.Engine, f *prodspec.File, job 
 // job's running container(s): same host sandbox (so the same addresses and
 // published ports), env, volumes and labels, plus the swapped labels. If the
 // new container exits or fails its check, the previous one is put back.
-func Swap(ctx context.Context, eng *engine.Engine, opts SwapOptions) (*SwapResult, error) {
+func Swap(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error) {
 	log := &tailBuffer{max: 64 << 10}
 	if opts.Log != nil {
 		opts.Log = io.MultiWriter(opts.Log, log)
@@ -112,7 +116,10 @@ func Swap(ctx context.Context, eng *engine.Engine, opts SwapOptions) (*SwapResul
 		opts.Log = log
 	}
 	res, err := swap(ctx, eng, opts)
-	rec := SwapRecord{Job: opts.Job, Dir: opts.Build.Dir, At: time.Now(), BuildLog: log.String()}
+	if opts.Record == nil {
+		return res, err
+	}
+	rec := localstate.SwapRecord{Job: opts.Job, Dir: opts.Build.Dir, At: time.Now(), BuildLog: log.String()}
 	if res != nil {
 		rec.Image, rec.Build, rec.Total, rec.Reused = res.Image, res.Build, res.Total, res.Reused
 	}
@@ -123,11 +130,11 @@ func Swap(ctx context.Context, eng *engine.Engine, opts SwapOptions) (*SwapResul
 			rec.Err += "\n" + rb.LogTail
 		}
 	}
-	RecordSwap(opts.File.Project, rec)
+	opts.Record(rec)
 	return res, err
 }
 
-func swap(ctx context.Context, eng *engine.Engine, opts SwapOptions) (*SwapResult, error) {
+func swap(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error) {
 	start := time.Now()
 	status := opts.Status
 	if status == nil {
@@ -162,13 +169,14 @@ func swap(ctx context.Context, eng *engine.Engine, opts SwapOptions) (*SwapResul
 		if br.Template != "" {
 			templateCommand(u, br.Template)
 		}
+		composeLabels(t.stack, u)
 		res.Tasks = append(res.Tasks, u.Key)
 		if t.current.Hash() == u.Hash() && t.current.State == stack.StateRunning {
 			continue
 		}
 		unchanged = false
 		status("swapping " + u.Key)
-		if err := replace(ctx, eng, t.stack, u, t.current, t.sandboxIP); err != nil {
+		if err := (swapper{eng, opts.Probe}).replace(ctx, t, u); err != nil {
 			return res, err
 		}
 	}
@@ -209,11 +217,25 @@ func templateCommand(u *stack.Unit, template string) {
 	u.Spec.Entrypoint, u.Spec.Command = nil, nil
 }
 
-// replace puts a new container for u in place of old: old is stopped and
-// set aside under another name (the two share the sandbox's ports), the new
-// one is created and must become ready; then old is removed. If the new one
-// fails, it is removed and old is put back and started.
-func replace(ctx context.Context, eng *engine.Engine, st *stack.Stack, u *stack.Unit, old *stack.Container, sandboxIP string) error {
+// swapper replaces one container by another in place.
+type swapper struct {
+	eng   Engine
+	probe apply.Prober // nil: health.Probe
+}
+
+func (sw swapper) wait(ctx context.Context, t swapTarget, u *stack.Unit, id string) error {
+	w := apply.Waiter{Engine: sw.eng, Network: t.stack.Network, Probe: sw.probe}
+	_, err := w.WaitTask(ctx, u, id, t.sandboxIP)
+	return err
+}
+
+// replace puts a new container for u in place of t's current one: the old
+// one is stopped and set aside under another name (the two share the
+// sandbox's ports), the new one is created and must become ready; then the
+// old one is removed. If the new one fails, it is removed and the old one is
+// put back and started.
+func (sw swapper) replace(ctx context.Context, t swapTarget, u *stack.Unit) error {
+	eng, old := sw.eng, t.current
 	aside := u.Name + ".prev"
 	timeout := u.Spec.StopTimeout
 	if timeout == 0 {
@@ -228,13 +250,12 @@ func replace(ctx context.Context, eng *engine.Engine, st *stack.Stack, u *stack.
 		_ = eng.Start(ctx, old.ID)
 		return err
 	}
-	id, err := eng.Create(ctx, engine.CreateRequest{Name: u.Name, Spec: u.Spec, Labels: st.Labels(u), Network: st.Network})
+	id, err := eng.Create(ctx, stack.CreateRequest{Name: u.Name, Spec: u.Spec, Labels: t.stack.Labels(u), Network: t.stack.Network})
 	if err == nil {
 		err = eng.Start(ctx, id)
 	}
 	if err == nil {
-		w := apply.Waiter{Engine: eng, Network: st.Network}
-		_, err = w.WaitTask(ctx, u, id, sandboxIP)
+		err = sw.wait(ctx, t, u, id)
 	}
 	if err == nil {
 		return eng.Remove(ctx, old.ID)
@@ -253,8 +274,7 @@ func replace(ctx context.Context, eng *engine.Engine, st *stack.Stack, u *stack.
 	if rerr := eng.Start(rctx, old.ID); rerr != nil {
 		return fmt.Errorf("%w; and restarting the previous container failed: %v (run `cjob dev up`)", rb, rerr)
 	}
-	w := apply.Waiter{Engine: eng, Network: st.Network}
-	if _, rerr := w.WaitTask(rctx, u, old.ID, sandboxIP); rerr != nil {
+	if rerr := sw.wait(rctx, t, t.unit, old.ID); rerr != nil {
 		return fmt.Errorf("%w; and the previous container is not ready again: %v (run `cjob dev up`)", rb, rerr)
 	}
 	return rb
@@ -262,7 +282,7 @@ func replace(ctx context.Context, eng *engine.Engine, st *stack.Stack, u *stack.
 
 // Restore puts production's container back in place of the swapped jobs
 // (all swapped jobs when jobs is empty). It returns the jobs restored.
-func Restore(ctx context.Context, eng *engine.Engine, f *prodspec.File, jobs []string, opts UpOptions) ([]string, error) {
+func Restore(ctx context.Context, eng Engine, f *prodspec.File, jobs []string, opts UpOptions) ([]string, error) {
 	res, err := devenv.Rewrite(f, devenv.Options{SandboxImage: "-"})
 	if err != nil {
 		return nil, err

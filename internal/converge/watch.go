@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/cjob/cjob/devenv"
-	"github.com/cjob/cjob/internal/apply"
 	"github.com/cjob/cjob/internal/build"
-	"github.com/cjob/cjob/internal/engine"
 	"github.com/cjob/cjob/internal/watch"
 )
 
@@ -41,7 +39,7 @@ type WatchOptions struct {
 // a sync rule, copies the files into the running container. It calls round
 // after each round and returns when ctx ends. A failed build or a crashing
 // image is reported in its round and leaves the last good container running.
-func Watch(ctx context.Context, eng *engine.Engine, opts WatchOptions, round func(Round)) error {
+func Watch(ctx context.Context, eng Engine, opts WatchOptions, round func(Round)) error {
 	ign, err := build.IgnoreFor(opts.Swap.Build)
 	if err != nil {
 		return err
@@ -71,7 +69,7 @@ func Watch(ctx context.Context, eng *engine.Engine, opts WatchOptions, round fun
 			if len(opts.Sync) > 0 && covered(opts.Sync, b) {
 				start := time.Now()
 				r.Synced = true
-				r.Err = Sync(ctx, eng, opts.Swap, opts.Sync, b, opts.RestartOnSync)
+				r.Err = Sync(ctx, eng, SyncOptions{Swap: opts.Swap, Rules: opts.Sync, Batch: b, Restart: opts.RestartOnSync})
 				r.Sync = time.Since(start)
 			} else {
 				r.Swap, r.Err = Swap(ctx, eng, opts.Swap)
@@ -100,9 +98,18 @@ func covered(rules []SyncRule, b watch.Batch) bool {
 	return true
 }
 
+// SyncOptions say what Sync copies where.
+type SyncOptions struct {
+	Swap    SwapOptions // the job, its source folder (Build.Dir), Probe
+	Rules   []SyncRule
+	Batch   watch.Batch // the paths changed and removed, relative to the folder
+	Restart bool        // restart the task after copying, and wait until it is ready
+}
+
 // Sync copies changed files into the job's running container(s) and removes
 // removed ones, with no rebuild, then restarts the container if asked.
-func Sync(ctx context.Context, eng *engine.Engine, opts SwapOptions, rules []SyncRule, b watch.Batch, restart bool) error {
+func Sync(ctx context.Context, eng Engine, o SyncOptions) error {
+	opts, rules, b, restart := o.Swap, o.Rules, o.Batch, o.Restart
 	targets, err := findTargets(ctx, eng, opts.File, opts.Job)
 	if err != nil {
 		return err
@@ -166,8 +173,7 @@ func Sync(ctx context.Context, eng *engine.Engine, opts SwapOptions, rules []Syn
 			if err := eng.Restart(ctx, t.current.ID, t.unit.Spec.StopTimeout); err != nil {
 				return err
 			}
-			w := apply.Waiter{Engine: eng, Network: t.stack.Network}
-			if _, err := w.WaitTask(ctx, t.unit, t.current.ID, t.sandboxIP); err != nil {
+			if err := (swapper{eng, opts.Probe}).wait(ctx, t, t.unit, t.current.ID); err != nil {
 				return fmt.Errorf("%s after restart: %w", t.unit.Key, err)
 			}
 		}

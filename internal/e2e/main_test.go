@@ -193,7 +193,7 @@ func observe(t *testing.T, project string) map[string]*stack.Container {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	o, err := eng.Observe(ctx, project, "dev", project+"-dev")
+	o, err := eng.Observe(ctx, project, stack.Dev, project+"-dev")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 
 	"github.com/cjob/cjob/internal/api"
 	"github.com/cjob/cjob/internal/pooltest"
-	"github.com/cjob/cjob/internal/production"
+	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/store"
 )
 
@@ -134,10 +134,10 @@ func (s *server) must(t *testing.T, op string, args ...string) result {
 	return r
 }
 
-func (s *server) job(t *testing.T, job string) production.Job {
+func (s *server) job(t *testing.T, job string) status.Job {
 	t.Helper()
 	r := s.must(t, "reader", "status", job, "--json")
-	var j production.Job
+	var j status.Job
 	if err := json.Unmarshal([]byte(r.stdout), &j); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, r)
 	}
@@ -429,10 +429,10 @@ func TestProduction(t *testing.T) {
 	}
 
 	// Node data from both hosts.
-	var nodes []production.Node
+	var nodes []status.Node
 	r = srv.must(t, "reader", "status", "--json")
 	var st struct {
-		Nodes []production.Node `json:"nodes"`
+		Nodes []status.Node `json:"nodes"`
 	}
 	json.Unmarshal([]byte(r.stdout), &st)
 	nodes = st.Nodes

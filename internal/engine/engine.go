@@ -42,18 +42,6 @@ type Options struct {
 	CA, Cert, Key string
 }
 
-// Info is what the engine says about itself.
-type Info struct {
-	Host          string
-	ServerVersion string
-	APIVersion    string // negotiated
-	OS, Arch      string
-	CPUs          int
-	MemoryBytes   int64
-	Containers    int
-	Running       int
-}
-
 // Dial connects to the engine and negotiates the API version.
 func Dial(ctx context.Context, opts Options) (*Engine, error) {
 	copts := []client.Opt{client.FromEnv}
@@ -99,32 +87,31 @@ func (e *Engine) Host() string { return e.host }
 func (e *Engine) APIVersion() string { return e.c.ClientVersion() }
 
 // Info describes the engine.
-func (e *Engine) Info(ctx context.Context) (Info, error) {
+func (e *Engine) Info(ctx context.Context) (stack.EngineInfo, error) {
 	r, err := e.c.Info(ctx, client.InfoOptions{})
 	if err != nil {
-		return Info{}, fmt.Errorf("engine info: %w", err)
+		return stack.EngineInfo{}, fmt.Errorf("engine info: %w", err)
 	}
 	i := r.Info
-	return Info{
+	return stack.EngineInfo{
 		Host: e.host, ServerVersion: i.ServerVersion, APIVersion: e.APIVersion(),
 		OS: i.OperatingSystem, Arch: i.Architecture, CPUs: i.NCPU, MemoryBytes: i.MemTotal,
 		Containers: i.Containers, Running: i.ContainersRunning,
 	}, nil
 }
 
-func projectFilter(project, env string) client.Filters {
+func projectFilter(project string, env stack.Env) client.Filters {
 	f := client.Filters{}
 	f.Add("label", stack.LabelProject+"="+project)
-	if env != "" {
-		f.Add("label", stack.LabelEnv+"="+env)
-	}
+	f.Add("label", stack.LabelEnv+"="+env.String())
 	return f
 }
 
 // Observe takes one snapshot of everything the engine holds for the
 // project's environment: its containers (running or not), whether its
-// network exists, and its volumes. Three list calls, nothing else.
-func (e *Engine) Observe(ctx context.Context, project, env, networkName string) (*stack.Observed, error) {
+// network exists (networkName "": no network is looked for), and its
+// volumes. Three list calls at most, nothing else.
+func (e *Engine) Observe(ctx context.Context, project string, env stack.Env, networkName string) (*stack.Observed, error) {
 	o := &stack.Observed{Volumes: map[string]bool{}}
 	cl, err := e.c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: projectFilter(project, env)})
 	if err != nil {
@@ -133,13 +120,15 @@ func (e *Engine) Observe(ctx context.Context, project, env, networkName string) 
 	for _, s := range cl.Items {
 		o.Containers = append(o.Containers, fromSummary(s, networkName))
 	}
-	nl, err := e.c.NetworkList(ctx, client.NetworkListOptions{Filters: client.Filters{}.Add("name", networkName)})
-	if err != nil {
-		return nil, fmt.Errorf("list networks: %w", err)
-	}
-	for _, n := range nl.Items {
-		if n.Name == networkName {
-			o.NetworkExists = true
+	if networkName != "" {
+		nl, err := e.c.NetworkList(ctx, client.NetworkListOptions{Filters: client.Filters{}.Add("name", networkName)})
+		if err != nil {
+			return nil, fmt.Errorf("list networks: %w", err)
+		}
+		for _, n := range nl.Items {
+			if n.Name == networkName {
+				o.NetworkExists = true
+			}
 		}
 	}
 	vl, err := e.c.VolumeList(ctx, client.VolumeListOptions{Filters: projectFilter(project, env)})
@@ -200,7 +189,7 @@ func parseExitStatus(status string) (int, bool) {
 // EnsureNetwork creates the project network if it is missing.
 func (e *Engine) EnsureNetwork(ctx context.Context, name string, labels map[string]string) error {
 	_, err := e.c.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Labels: labels})
-	if err != nil && !cerrdefs.IsConflict(err) && !strings.Contains(err.Error(), "already exists") {
+	if err != nil && !cerrdefs.IsConflict(err) {
 		return fmt.Errorf("create network %s: %w", name, err)
 	}
 	return nil
@@ -230,16 +219,8 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
 	return nil
 }
 
-// CreateRequest is what Create needs besides the unit's spec.
-type CreateRequest struct {
-	Name    string
-	Spec    stack.Spec
-	Labels  map[string]string
-	Network string // the project network; sandboxes attach to it, tasks join their sandbox
-}
-
 // Create creates (does not start) a container.
-func (e *Engine) Create(ctx context.Context, r CreateRequest) (string, error) {
+func (e *Engine) Create(ctx context.Context, r stack.CreateRequest) (string, error) {
 	s := r.Spec
 	cfg := &container.Config{
 		Image:      s.Image,
@@ -327,23 +308,14 @@ func (e *Engine) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
-// Status is a container's live state.
-type Status struct {
-	State    stack.State
-	ExitCode int
-	Error    string
-	IP       string
-	OOM      bool
-}
-
 // Inspect reads a container's live state; ip is read on the given network.
-func (e *Engine) Inspect(ctx context.Context, id, networkName string) (Status, error) {
+func (e *Engine) Inspect(ctx context.Context, id, networkName string) (stack.Status, error) {
 	r, err := e.c.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
-		return Status{}, fmt.Errorf("inspect %s: %w", short(id), err)
+		return stack.Status{}, fmt.Errorf("inspect %s: %w", short(id), err)
 	}
 	c := r.Container
-	var st Status
+	var st stack.Status
 	if c.State != nil {
 		st.State = stack.ParseState(string(c.State.Status))
 		st.ExitCode = c.State.ExitCode

@@ -16,12 +16,13 @@ import (
 	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/apply"
 	"github.com/cjob/cjob/internal/converge"
-	"github.com/cjob/cjob/internal/engine"
 	"github.com/cjob/cjob/internal/jobdiff"
+	"github.com/cjob/cjob/internal/localstate"
 	"github.com/cjob/cjob/internal/plan"
-	"github.com/cjob/cjob/internal/production"
 	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/rewrite"
 	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/store"
 	"github.com/cjob/cjob/internal/ui"
 	"github.com/cjob/cjob/prodspec"
@@ -34,7 +35,12 @@ type Local struct {
 	Load  func() (*prodspec.File, error)
 	Token string
 	Who   string // the developer, for events
-	env   string
+	env   stack.Env
+}
+
+// state is the environment's state folder.
+func (l *Local) state(project string) (localstate.Env, error) {
+	return localstate.ForEnv(project, l.env)
 }
 
 // Versions: dev and staging follow the local file; they have none.
@@ -46,7 +52,11 @@ func (l *Local) Events(ctx context.Context, limit int) ([]store.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return converge.Events(f.Project, l.env, limit), nil
+	st, err := l.state(f.Project)
+	if err != nil {
+		return nil, err
+	}
+	return st.Events(limit)
 }
 
 // Authorize accepts the token the command printed.
@@ -57,8 +67,17 @@ func (l *Local) Authorize(token string) (string, bool) {
 	return "", false
 }
 
+// outcome is how an action on a dev or staging stack ended.
+type outcome struct {
+	project, target string
+	start           time.Time
+	res             *apply.Result // nil when the action applied no plan
+	err             error
+}
+
 // finish turns an action's outcome into its result and records its event.
-func (l *Local) finish(project string, a ui.Action, target string, start time.Time, res *apply.Result, err error) ui.Result {
+func (l *Local) finish(a ui.Action, o outcome) ui.Result {
+	target, start, res, err := o.target, o.start, o.res, o.err
 	if err == nil && res != nil {
 		err = res.Err()
 	}
@@ -79,18 +98,33 @@ func (l *Local) finish(project string, a ui.Action, target string, start time.Ti
 			r.Details = append(r.Details, fl.Subject+": "+fl.Err.Error()+"\n"+fl.LogTail)
 		}
 	}
-	converge.RecordEvent(project, l.env, e)
+	st, serr := l.state(o.project)
+	if serr == nil {
+		serr = st.RecordEvent(e)
+	}
+	if serr != nil {
+		r.Details = append(r.Details, "the event was not recorded: "+serr.Error())
+	}
 	return r
+}
+
+// Engine is the local engine as the dev UI uses it.
+type Engine interface {
+	converge.Engine
+	Host() string
+	Info(ctx context.Context) (stack.EngineInfo, error)
+	InspectRaw(ctx context.Context, id string) (json.RawMessage, error)
 }
 
 // Dev is the local dev stack.
 type Dev struct {
 	Local
-	Engine *engine.Engine
+	Engine Engine
+	Probe  apply.Prober // health checks of running tasks; nil: health.Probe
 }
 
 // NewDev is the dev stack of the file load reads, on eng.
-func NewDev(eng *engine.Engine, l Local) *Dev {
+func NewDev(eng Engine, l Local) *Dev {
 	l.env = devenv.Env
 	return &Dev{Local: l, Engine: eng}
 }
@@ -101,7 +135,7 @@ func (d *Dev) file() (*prodspec.File, error) { return d.Load() }
 
 // Env describes the dev stack.
 func (d *Dev) Env() ui.Env {
-	e := ui.Env{Name: devenv.Env, Actions: devActions, Detail: "this machine's engine " + d.Engine.Host()}
+	e := ui.Env{Name: devenv.Env.String(), Actions: devActions, Detail: "this machine's engine " + d.Engine.Host()}
 	if f, err := d.file(); err == nil {
 		e.Project = f.Project
 	}
@@ -119,21 +153,25 @@ func (d *Dev) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	des := production.DesireOf(production.Target{File: f}, prep.Rewrite.Stack)
-	jobs := des.Status(prep.Observed, nil)
+	des := status.Desire(f, 0, prep.Rewrite.Stack)
+	jobs := des.Jobs(prep.Observed, nil)
 	health := map[string]string{}
-	for _, r := range converge.Rows(ctx, prep.Rewrite.Stack, prep.Observed) {
+	for _, r := range converge.Rows(ctx, prep.Rewrite.Stack, prep.Observed, d.Probe) {
 		if r.Kind == "task" {
-			health[devenv.TaskKey(r.Job, r.Task)] = r.Health
+			health[rewrite.TaskKey(r.Job, r.Task)] = r.Health
 		}
 	}
-	swaps := converge.SwapRecords(f.Project)
+	var swaps map[string]localstate.SwapRecord
+	if st, err := d.state(f.Project); err == nil {
+		// A record that cannot be read leaves its job's swap details out.
+		swaps, _ = st.Swaps()
+	}
 	out := &ui.Snapshot{At: time.Now()}
 	for _, j := range jobs {
 		uj := ui.Job{Job: j}
 		for i := range uj.Tasks {
 			t := &uj.Tasks[i]
-			if h := health[devenv.TaskKey(j.Job, t.Task)]; h != "" && t.State == "running" {
+			if h := health[rewrite.TaskKey(j.Job, t.Task)]; h != "" && t.State == "running" {
 				t.Health = h
 			}
 		}
@@ -159,7 +197,7 @@ func (d *Dev) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error) {
 }
 
 // nodes are the host sandboxes: one per production host.
-func (d *Dev) nodes(ctx context.Context, prep *converge.Prepared) []production.Node {
+func (d *Dev) nodes(ctx context.Context, prep *converge.Prepared) []status.Node {
 	info, ierr := d.Engine.Info(ctx)
 	byKey := prep.Observed.ByKey()
 	tasks, running := map[string]int{}, map[string]int{}
@@ -173,12 +211,12 @@ func (d *Dev) nodes(ctx context.Context, prep *converge.Prepared) []production.N
 			running[c.Labels[stack.LabelHost]]++
 		}
 	}
-	var out []production.Node
+	var out []status.Node
 	for _, u := range prep.Rewrite.Stack.Units {
 		if u.Kind != stack.KindSandbox {
 			continue
 		}
-		n := production.Node{Name: u.Host, Docker: d.Engine.Host(), Tasks: tasks[u.Host], TasksRunning: running[u.Host], Checked: time.Now()}
+		n := status.Node{Name: u.Host, Docker: d.Engine.Host(), Tasks: tasks[u.Host], TasksRunning: running[u.Host], Checked: time.Now()}
 		if cs := byKey[u.Key]; len(cs) > 0 {
 			n.Address = cs[0].IP
 			n.Reachable = cs[0].State == stack.StateRunning
@@ -189,8 +227,7 @@ func (d *Dev) nodes(ctx context.Context, prep *converge.Prepared) []production.N
 			n.Error = "no host sandbox: `cjob dev up` makes it"
 		}
 		if ierr == nil {
-			n.CPUs, n.MemoryBytes, n.EngineVersion = info.CPUs, info.MemoryBytes, info.ServerVersion
-			n.Containers, n.Running = info.Containers, info.Running
+			n.SetEngine(info)
 		}
 		out = append(out, n)
 	}
@@ -203,7 +240,12 @@ func (d *Dev) Logs(ctx context.Context, container string, tail int, follow bool,
 	return logs(ctx, d.Engine, container, tail, follow, w)
 }
 
-func logs(ctx context.Context, e *engine.Engine, container string, tail int, follow bool, w io.Writer) error {
+// logReader reads a container's log.
+type logReader interface {
+	Logs(ctx context.Context, id, tail string, follow, timestamps bool, w io.Writer) error
+}
+
+func logs(ctx context.Context, e logReader, container string, tail int, follow bool, w io.Writer) error {
 	t := "all"
 	if tail > 0 {
 		t = strconv.Itoa(tail)
@@ -226,7 +268,7 @@ func (d *Dev) Act(ctx context.Context, a ui.Action, rep progress.Reporter) ui.Re
 	if err != nil {
 		return ui.Result{Message: err.Error()}
 	}
-	j, err := devenv.ResolveJob(f, a.Job)
+	j, err := f.ResolveJob(a.Job)
 	if err != nil {
 		return ui.Result{Message: err.Error()}
 	}
@@ -258,13 +300,13 @@ func (d *Dev) Act(ctx context.Context, a ui.Action, rep progress.Reporter) ui.Re
 			}
 			prep.Plan.Ops = keep
 		}
-		res, err = converge.Up(ctx, d.Engine, prep, converge.UpOptions{Reporter: rep})
+		res, err = converge.Up(ctx, d.Engine, prep, converge.UpOptions{Reporter: rep, Probe: d.Probe})
 	case "down":
-		_, res, err = converge.Down(ctx, d.Engine, f.Project, false, map[string]bool{job: true}, converge.UpOptions{Reporter: rep})
+		_, res, err = converge.Down(ctx, d.Engine, converge.DownOptions{Project: f.Project, Only: map[string]bool{job: true}, Reporter: rep})
 	case "restore":
-		_, err = converge.Restore(ctx, d.Engine, f, []string{job}, converge.UpOptions{Reporter: rep})
+		_, err = converge.Restore(ctx, d.Engine, f, []string{job}, converge.UpOptions{Reporter: rep, Probe: d.Probe})
 	default:
 		err = fmt.Errorf("no action %s here", a.Verb)
 	}
-	return d.finish(f.Project, a, job, start, res, err)
+	return d.finish(a, outcome{project: f.Project, target: job, start: start, res: res, err: err})
 }

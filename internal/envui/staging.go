@@ -10,14 +10,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/converge"
-	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/fleet"
 	"github.com/cjob/cjob/internal/jobdiff"
 	"github.com/cjob/cjob/internal/plan"
-	"github.com/cjob/cjob/internal/production"
 	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/ui"
 	"github.com/cjob/cjob/prodspec"
 )
@@ -26,6 +25,7 @@ import (
 type Staging struct {
 	Local
 	Timeout time.Duration // per pool host; 0: 5 s
+	Dial    fleet.Dialer  // how a pool host's engine is reached; nil: its docker: endpoint
 
 	mu   sync.Mutex
 	pool *converge.Pool
@@ -33,13 +33,13 @@ type Staging struct {
 
 // NewStaging is the pool of the file load reads.
 func NewStaging(l Local) *Staging {
-	l.env = devenv.StagingEnv
+	l.env = stack.Staging
 	return &Staging{Local: l}
 }
 
 // Env describes the pool.
 func (s *Staging) Env() ui.Env {
-	e := ui.Env{Name: devenv.StagingEnv, Actions: []string{"up", "down", "reload"}}
+	e := ui.Env{Name: stack.Staging.String(), Actions: []string{"up", "down", "reload"}}
 	if f, err := s.Load(); err == nil {
 		e.Project = f.Project
 		if hs, err := converge.PoolHosts(f); err == nil {
@@ -64,7 +64,7 @@ func (s *Staging) connect(ctx context.Context, f *prodspec.File) (*converge.Pool
 	if t == 0 {
 		t = 5 * time.Second
 	}
-	p, err := converge.DialPool(ctx, f, t)
+	p, err := converge.DialPool(ctx, &fleet.Fleet{Timeout: t, Dial: s.Dial}, f)
 	if err != nil {
 		return nil, err
 	}
@@ -105,9 +105,9 @@ func (s *Staging) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error
 	if err != nil {
 		return nil, err
 	}
-	des := production.DesireOf(production.Target{File: f}, prep.Rewrite.Stack)
+	des := status.Desire(f, 0, prep.Rewrite.Stack)
 	out := &ui.Snapshot{At: time.Now()}
-	for _, j := range des.Status(prep.Observed, nil) {
+	for _, j := range des.Jobs(prep.Observed, nil) {
 		uj := ui.Job{Job: j}
 		for _, u := range des.Units[j.Job] {
 			for _, url := range u.URLs {
@@ -127,22 +127,22 @@ func (s *Staging) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, name := range pool.Names {
+	for _, name := range pool.Names() {
+		m := pool.Set[name]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n := production.Node{Name: name, Address: pool.Address[name], Docker: pool.Engines[name].Host(), Tasks: tasks[name], TasksRunning: running[name], Checked: time.Now()}
+			n := status.Node{Name: name, Address: m.Address, Docker: m.Engine.Host(), Tasks: tasks[name], TasksRunning: running[name], Checked: time.Now()}
 			start := time.Now()
 			ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			info, err := pool.Engines[name].Info(ictx)
+			info, err := m.Engine.Info(ictx)
 			cancel()
 			n.LatencyMS = time.Since(start).Milliseconds()
 			if err != nil {
 				n.Error = err.Error()
 			} else {
 				n.Reachable = true
-				n.CPUs, n.MemoryBytes, n.EngineVersion = info.CPUs, info.MemoryBytes, info.ServerVersion
-				n.Containers, n.Running = info.Containers, info.Running
+				n.SetEngine(info)
 			}
 			mu.Lock()
 			out.Nodes = append(out.Nodes, n)
@@ -155,7 +155,7 @@ func (s *Staging) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error
 }
 
 // find locates a container of the pool by name or ID prefix.
-func (s *Staging) find(ctx context.Context, name string) (*engine.Engine, *stack.Container, error) {
+func (s *Staging) find(ctx context.Context, name string) (fleet.Engine, *stack.Container, error) {
 	f, err := s.Load()
 	if err != nil {
 		return nil, nil, err
@@ -164,14 +164,14 @@ func (s *Staging) find(ctx context.Context, name string) (*engine.Engine, *stack
 	if err != nil {
 		return nil, nil, err
 	}
-	obs, err := pool.Observe(ctx, f.Project, devenv.StagingEnv)
+	obs, err := pool.Observe(ctx, f.Project)
 	if err != nil {
 		s.drop()
 		return nil, nil, err
 	}
 	for _, c := range obs.Containers {
 		if c.Name == name || (len(name) >= 6 && strings.HasPrefix(c.ID, name)) {
-			return pool.Engines[c.Engine], c, nil
+			return pool.Set[c.Engine].Engine, c, nil
 		}
 	}
 	return nil, nil, fmt.Errorf("no staging container %s", name)
@@ -208,7 +208,7 @@ func (s *Staging) Act(ctx context.Context, a ui.Action, rep progress.Reporter) u
 	}
 	start := time.Now()
 	job := a.Job
-	if j, jerr := devenv.ResolveJob(f, a.Job); jerr == nil {
+	if j, jerr := f.ResolveJob(a.Job); jerr == nil {
 		job = j.FullName()
 	}
 	switch a.Verb {
@@ -238,5 +238,5 @@ func (s *Staging) Act(ctx context.Context, a ui.Action, rep progress.Reporter) u
 		return ui.Result{Message: "no action " + a.Verb + " here"}
 	}
 	res := converge.UpStaging(ctx, pool, prep, converge.UpOptions{Reporter: rep})
-	return s.finish(f.Project, a, job, start, res, nil)
+	return s.finish(a, outcome{project: f.Project, target: job, start: start, res: res})
 }

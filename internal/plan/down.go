@@ -15,7 +15,7 @@ type DownOptions struct {
 
 // Down plans removing what the engine holds for a project's environment:
 // tasks first, then sandboxes, then the network and (on request) volumes.
-func Down(project, env string, observed *stack.Observed, opts DownOptions) *Plan {
+func Down(project string, env stack.Env, observed *stack.Observed, opts DownOptions) *Plan {
 	b := &builder{p: &Plan{Project: project, Env: env}, byKey: map[string]*Op{}}
 	var tasks []int
 	for _, c := range observed.Containers {

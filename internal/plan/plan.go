@@ -69,9 +69,10 @@ func (o *Op) Changes() bool { return o.Action != ActionNone }
 
 // Plan is the set of operations that bring an engine to the desired stack.
 type Plan struct {
-	Project, Env string
-	Stack        *stack.Stack // nil for a down plan
-	Ops          []*Op        // in ID order; an op's deps always have lower IDs
+	Project string
+	Env     stack.Env
+	Stack   *stack.Stack // nil for a down plan
+	Ops     []*Op        // in ID order; an op's deps always have lower IDs
 }
 
 // Counts summarises the plan by action.

@@ -21,7 +21,7 @@ func desired() *stack.Stack {
 			Sandbox: "host/" + host, DependsOn: append([]string{"host/" + host}, deps...),
 			Spec: stack.Spec{Image: "img/" + job, Env: []string{"A=1"}, JoinSandbox: "p-dev.host." + host}}
 	}
-	s := &stack.Stack{Project: "p", Env: "dev", Network: "p-dev",
+	s := &stack.Stack{Project: "p", Env: stack.Dev, Network: "p-dev",
 		Volumes: []stack.Volume{{Name: "p-dev.data-1.data"}},
 		Units: []*stack.Unit{
 			sb("app-1"), sb("data-1"),
@@ -153,10 +153,10 @@ func TestDeterministic(t *testing.T) {
 func TestDown(t *testing.T) {
 	d := desired()
 	o := running(d)
-	p := Down("p", "dev", o, DownOptions{Network: "p-dev", Volumes: true})
+	p := Down("p", stack.Dev, o, DownOptions{Network: "p-dev", Volumes: true})
 	golden.Check(t, filepath.Join("testdata", "down.golden"), p.String())
 	checkDepsOrdered(t, p)
-	p = Down("p", "dev", o, DownOptions{Network: "p-dev", Only: map[string]bool{"core.web": true}})
+	p = Down("p", stack.Dev, o, DownOptions{Network: "p-dev", Only: map[string]bool{"core.web": true}})
 	golden.Check(t, filepath.Join("testdata", "down-only.golden"), p.String())
 }
 

@@ -1,26 +1,33 @@
+// Package production runs a pushed jobs file on the production hosts'
+// engines: one job at a time, as operators ask (`up`, `down`, `reload`,
+// `rolling-update`), and reports what every host holds.
+//
+// It takes the same road as the dev and staging commands: the file is
+// rewritten into a stack (rewrite.Production: every task on its own host's
+// engine), the hosts are observed (package fleet), a plan is made and
+// applied. What differs is scope: an operation plans one job, so the rest of
+// production is never touched by it.
 package production
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/apply"
-	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/fleet"
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/rewrite"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/prodspec"
 )
 
-// Env is the environment label of production containers.
-const Env = devenv.ProdEnv
+// Env is the environment of production's containers.
+const Env = stack.Production
 
 // Target is a pushed version of the jobs file.
 type Target struct {
@@ -30,7 +37,7 @@ type Target struct {
 
 // Deployer changes production, one job at a time.
 type Deployer struct {
-	Hosts    *Hosts
+	Fleet    *fleet.Fleet // the production hosts' engines
 	Parallel int          // engine calls in flight; 0: 16
 	Probe    apply.Prober // nil: health.Probe
 }
@@ -46,17 +53,28 @@ type Outcome struct {
 	Version    int64         `json:"version,omitempty"` // the version the job runs now
 }
 
-// Desired is the production stack of a version: every container carries the
-// version it was made from (cjob.version, not part of the config hash).
-func Desired(t Target) (*stack.Stack, error) {
-	res, err := devenv.RewriteProduction(t.File)
+// HostsError is every host an operation needs that did not answer; nothing
+// was changed.
+type HostsError fleet.Errors
+
+func (e HostsError) Error() string {
+	lines := fleet.Errors(e).Lines()
+	if len(lines) == 1 {
+		return lines[0] + "; nothing was changed"
+	}
+	return fmt.Sprintf("%d hosts unreachable; nothing was changed:\n  %s", len(lines), strings.Join(lines, "\n  "))
+}
+
+// Unwrap gives each host's error to errors.Is and errors.As.
+func (e HostsError) Unwrap() []error { return fleet.Errors(e).Unwrap() }
+
+// stackOf is the production stack of a version.
+func stackOf(t Target) (*stack.Stack, error) {
+	res, err := rewrite.Production(t.File, t.Version)
 	if err != nil {
 		return nil, err
 	}
-	st := res.Stack
-	v := strconv.FormatInt(t.Version, 10)
-	st.ExtraLabels = func(*stack.Unit) map[string]string { return map[string]string{stack.LabelVersion: v} }
-	return st, nil
+	return res.Stack, nil
 }
 
 // JobUnits are the units of one job, by task number.
@@ -71,10 +89,18 @@ func JobUnits(st *stack.Stack, job string) []*stack.Unit {
 	return out
 }
 
+// scoped is what an operation on one job sees of production: the engines
+// it may touch and the job's containers on them.
+type scoped struct {
+	set      fleet.Set
+	observed *stack.Observed // the job's containers only
+	warnings []string
+}
+
 // scope connects to the hosts a job needs (all must answer) and to every
 // other host of the file (best effort: a moved task may have left a
 // container there), and observes the job's containers on them.
-func (d *Deployer) scope(ctx context.Context, f *prodspec.File, job string) (map[string]*engine.Engine, *stack.Observed, []string, error) {
+func (d *Deployer) scope(ctx context.Context, f *prodspec.File, job string) (*scoped, error) {
 	need := map[string]bool{}
 	if j := f.Job(job); j != nil {
 		for _, t := range j.Tasks {
@@ -87,59 +113,34 @@ func (d *Deployer) scope(ctx context.Context, f *prodspec.File, job string) (map
 			names = append(names, h.Name)
 		}
 	}
-	engines, errs := d.Hosts.Engines(ctx, f, names)
+	set, errs := d.Fleet.Connect(ctx, f, names)
 	missing := HostsError{}
-	var warnings []string
+	sc := &scoped{set: set}
 	for n, err := range errs {
 		if need[n] {
 			missing[n] = err
 		} else {
-			warnings = append(warnings, err.Error()+" (the job has no task there; not checked for old containers)")
+			sc.warnings = append(sc.warnings, err.Error()+" (the job has no task there; not checked for old containers)")
 		}
 	}
 	if len(missing) > 0 {
-		return nil, nil, nil, missing
+		return nil, missing
 	}
-	obs, oerrs := Observe(ctx, engines, f.Project)
+	obs, oerrs := set.Observe(ctx, f.Project, Env)
 	for n, err := range oerrs {
+		d.Fleet.Drop(n)
 		if need[n] {
-			d.Hosts.Drop(n)
 			missing[n] = err
 		} else {
-			warnings = append(warnings, err.Error())
+			sc.warnings = append(sc.warnings, err.Error())
 		}
 	}
 	if len(missing) > 0 {
-		return nil, nil, nil, missing
+		return nil, missing
 	}
-	sort.Strings(warnings)
-	return engines, filterJob(obs, job), warnings, nil
-}
-
-// Observe snapshots every engine concurrently; one failing engine is in
-// errs and does not stop the others.
-func Observe(ctx context.Context, engines map[string]*engine.Engine, project string) (*stack.Observed, map[string]error) {
-	all := &stack.Observed{Volumes: map[string]bool{}}
-	errs := map[string]error{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for name, e := range engines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o, err := e.Observe(ctx, project, Env, "")
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs[name] = fmt.Errorf("host %s: %w", name, err)
-				return
-			}
-			all.Add(name, o)
-		}()
-	}
-	wg.Wait()
-	all.Sort()
-	return all, errs
+	sort.Strings(sc.warnings)
+	sc.observed = filterJob(obs, job)
+	return sc, nil
 }
 
 func filterJob(obs *stack.Observed, job string) *stack.Observed {
@@ -152,16 +153,12 @@ func filterJob(obs *stack.Observed, job string) *stack.Observed {
 	return out
 }
 
-func (d *Deployer) run(ctx context.Context, p *plan.Plan, engines map[string]*engine.Engine, rep progress.Reporter) *apply.Result {
-	m := map[string]apply.Engine{}
-	for n, e := range engines {
-		m[n] = e
-	}
-	return apply.Run(ctx, p, nil, apply.Options{Parallel: d.Parallel, Reporter: rep, Engines: m, Probe: d.Probe})
+func (d *Deployer) run(ctx context.Context, p *plan.Plan, set fleet.Set, rep progress.Reporter) *apply.Result {
+	return apply.Run(ctx, p, apply.On(set.Engines()), apply.Options{Parallel: d.Parallel, Reporter: rep, Probe: d.Probe})
 }
 
 func subStack(st *stack.Stack, units []*stack.Unit) *stack.Stack {
-	return &stack.Stack{Project: st.Project, Env: st.Env, Units: units, ExtraLabels: st.ExtraLabels}
+	return &stack.Stack{Project: st.Project, Env: st.Env, Units: units}
 }
 
 func failures(r *apply.Result) []string {
@@ -188,19 +185,11 @@ func indent(s string) string {
 }
 
 // ErrUnknownJob is returned for a job the version does not declare.
-var ErrUnknownJob = errors.New("unknown job")
-
-func jobOf(f *prodspec.File, job string) (*prodspec.Job, error) {
-	j, err := devenv.ResolveJob(f, job)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnknownJob, err)
-	}
-	return j, nil
-}
+var ErrUnknownJob = prodspec.ErrUnknownJob
 
 // ResolveJob names a job of f by its full name or an unambiguous short one.
 func ResolveJob(f *prodspec.File, job string) (string, error) {
-	j, err := jobOf(f, job)
+	j, err := f.ResolveJob(job)
 	if err != nil {
 		return "", err
 	}
@@ -211,71 +200,80 @@ func ResolveJob(f *prodspec.File, job string) (string, error) {
 // are created, changed ones recreated, stopped ones started, tasks the
 // version no longer declares removed. Other jobs are not touched.
 func (d *Deployer) Up(ctx context.Context, t Target, job string, rep progress.Reporter) (*Outcome, []string, error) {
-	return d.converge(ctx, t, job, "up", plan.Options{}, 0, rep)
+	return d.converge(ctx, convergeRequest{target: t, job: job, action: "up"}, rep)
 }
 
 // Reload recreates one task (task > 0) or every task of the job with the
 // version's config, whether or not it changed.
 func (d *Deployer) Reload(ctx context.Context, t Target, job string, task int, rep progress.Reporter) (*Outcome, []string, error) {
-	return d.converge(ctx, t, job, "reload", plan.Options{Force: true, KeepOrphans: task > 0}, task, rep)
+	return d.converge(ctx, convergeRequest{target: t, job: job, action: "reload", plan: plan.Options{Force: true, KeepOrphans: task > 0}, task: task}, rep)
 }
 
-func (d *Deployer) converge(ctx context.Context, t Target, job, action string, popts plan.Options, task int, rep progress.Reporter) (*Outcome, []string, error) {
+type convergeRequest struct {
+	target Target
+	job    string
+	action string
+	plan   plan.Options
+	task   int // one task (1-based); 0: every task
+}
+
+func (d *Deployer) converge(ctx context.Context, r convergeRequest, rep progress.Reporter) (*Outcome, []string, error) {
 	start := time.Now()
-	j, err := jobOf(t.File, job)
+	t := r.target
+	j, err := t.File.ResolveJob(r.job)
 	if err != nil {
 		return nil, nil, err
 	}
-	job = j.FullName()
-	st, err := Desired(t)
+	job := j.FullName()
+	st, err := stackOf(t)
 	if err != nil {
 		return nil, nil, err
 	}
 	units := JobUnits(st, job)
-	if task > 0 {
+	if r.task > 0 {
 		var sel []*stack.Unit
 		for _, u := range units {
-			if u.Task == task {
+			if u.Task == r.task {
 				sel = append(sel, u)
 			}
 		}
 		if len(sel) == 0 {
-			return nil, nil, fmt.Errorf("%s has %d task(s); there is no task %d", job, len(units), task)
+			return nil, nil, fmt.Errorf("%s has %d task(s); there is no task %d", job, len(units), r.task)
 		}
 		units = sel
 	}
-	engines, obs, warnings, err := d.scope(ctx, t.File, job)
+	sc, err := d.scope(ctx, t.File, job)
 	if err != nil {
 		return nil, nil, err
 	}
-	p := plan.Reconcile(subStack(st, units), obs, popts)
-	res := d.run(ctx, p, engines, rep)
-	out := &Outcome{Job: job, Action: action, Changed: res.Done, Failures: failures(res), Elapsed: time.Since(start), Version: t.Version}
+	p := plan.Reconcile(subStack(st, units), sc.observed, r.plan)
+	res := d.run(ctx, p, sc.set, rep)
+	out := &Outcome{Job: job, Action: r.action, Changed: res.Done, Failures: failures(res), Elapsed: time.Since(start), Version: t.Version}
 	if err := res.Err(); err != nil {
-		return out, warnings, fmt.Errorf("%s %s: %w", action, job, err)
+		return out, sc.warnings, fmt.Errorf("%s %s: %w", r.action, job, err)
 	}
-	return out, warnings, nil
+	return out, sc.warnings, nil
 }
 
 // Down stops and removes every container of the job on every host.
 func (d *Deployer) Down(ctx context.Context, f *prodspec.File, job string, rep progress.Reporter) (*Outcome, []string, error) {
 	start := time.Now()
-	j, err := jobOf(f, job)
+	j, err := f.ResolveJob(job)
 	if err != nil {
 		return nil, nil, err
 	}
 	job = j.FullName()
-	engines, obs, warnings, err := d.scope(ctx, f, job)
+	sc, err := d.scope(ctx, f, job)
 	if err != nil {
 		return nil, nil, err
 	}
-	p := plan.Down(f.Project, Env, obs, plan.DownOptions{})
-	res := d.run(ctx, p, engines, rep)
+	p := plan.Down(f.Project, Env, sc.observed, plan.DownOptions{})
+	res := d.run(ctx, p, sc.set, rep)
 	out := &Outcome{Job: job, Action: "down", Changed: res.Done, Failures: failures(res), Elapsed: time.Since(start)}
 	if err := res.Err(); err != nil {
-		return out, warnings, fmt.Errorf("down %s: %w", job, err)
+		return out, sc.warnings, fmt.Errorf("down %s: %w", job, err)
 	}
-	return out, warnings, nil
+	return out, sc.warnings, nil
 }
 
 // RollingOptions tune a rolling update.
@@ -307,10 +305,10 @@ func bounded(u *stack.Unit, d time.Duration) *stack.Unit {
 // stops and puts every task it replaced back as it was (the old container's
 // recorded spec and version), so the job ends either fully on the new
 // version or fully on the old one. Tasks already on the new config are left
-// as they are.
+// as they are; tasks the version no longer declares are removed last.
 func (d *Deployer) RollingUpdate(ctx context.Context, t Target, job string, o RollingOptions, rep progress.Reporter) (*Outcome, []string, error) {
 	start := time.Now()
-	j, err := jobOf(t.File, job)
+	j, err := t.File.ResolveJob(job)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -318,16 +316,16 @@ func (d *Deployer) RollingUpdate(ctx context.Context, t Target, job string, o Ro
 	if o.MaxParallel <= 0 {
 		o.MaxParallel = 1
 	}
-	st, err := Desired(t)
+	st, err := stackOf(t)
 	if err != nil {
 		return nil, nil, err
 	}
 	units := JobUnits(st, job)
-	engines, obs, warnings, err := d.scope(ctx, t.File, job)
+	sc, err := d.scope(ctx, t.File, job)
 	if err != nil {
 		return nil, nil, err
 	}
-	before := obs.ByKey()
+	before := sc.observed.ByKey()
 	out := &Outcome{Job: job, Action: "rolling-update", Version: t.Version}
 	var touched []*stack.Unit
 	for i := 0; i < len(units); i += o.MaxParallel {
@@ -335,7 +333,7 @@ func (d *Deployer) RollingUpdate(ctx context.Context, t Target, job string, o Ro
 		for _, u := range units[i:min(i+o.MaxParallel, len(units))] {
 			batch = append(batch, bounded(u, o.HealthTimeout))
 		}
-		p := plan.Reconcile(subStack(st, batch), obs, plan.Options{KeepOrphans: true})
+		p := plan.Reconcile(subStack(st, batch), sc.observed, plan.Options{KeepOrphans: true})
 		if p.Empty() {
 			for _, u := range batch {
 				report(rep, u.Key, progress.Done, "Already on version "+strconv.FormatInt(t.Version, 10))
@@ -343,7 +341,7 @@ func (d *Deployer) RollingUpdate(ctx context.Context, t Target, job string, o Ro
 			continue
 		}
 		touched = append(touched, batch...)
-		res := d.run(ctx, p, engines, rep)
+		res := d.run(ctx, p, sc.set, rep)
 		out.Changed += res.Done
 		if err := res.Err(); err != nil || ctx.Err() != nil {
 			out.Failures = failures(res)
@@ -354,40 +352,51 @@ func (d *Deployer) RollingUpdate(ctx context.Context, t Target, job string, o Ro
 			// not leave the job half-updated.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 			defer cancel()
-			rerr := d.rollback(rctx, st, touched, before, engines, t.File.Project, job, rep)
+			rerr := d.rollback(rctx, rollback{project: t.File.Project, job: job, touched: touched, before: before, set: sc.set}, rep)
 			out.Elapsed = time.Since(start)
 			out.Version = versionOf(before)
 			if rerr != nil {
 				out.Failures = append(out.Failures, "rollback: "+rerr.Error())
-				return out, warnings, fmt.Errorf("rolling update of %s failed at task %d, and rolling back failed too: %v; the job is partly on version %d: check `cjob status %s`", job, batch[0].Task, rerr, t.Version, job)
+				return out, sc.warnings, fmt.Errorf("rolling update of %s failed at task %d, and rolling back failed too: %v; the job is partly on version %d: check `cjob status %s`", job, batch[0].Task, rerr, t.Version, job)
 			}
 			out.RolledBack = true
-			return out, warnings, fmt.Errorf("rolling update of %s failed at task %d (%s); the %d task(s) already replaced were rolled back, so the job runs its previous version", job, batch[0].Task, firstLine(out.Failures), len(touched))
+			return out, sc.warnings, fmt.Errorf("rolling update of %s failed at task %d (%s); the %d task(s) already replaced were rolled back, so the job runs its previous version", job, batch[0].Task, firstLine(out.Failures), len(touched))
 		}
 	}
 	// Tasks the version no longer declares go last.
-	var all = plan.Reconcile(subStack(st, units), obs, plan.Options{})
-	var orphans []*plan.Op
-	for _, op := range all.Ops {
-		if op.Action == plan.ActionRemove {
-			orphans = append(orphans, op)
-		}
-	}
-	if len(orphans) > 0 {
-		fresh, oerrs := Observe(ctx, engines, t.File.Project)
-		if len(oerrs) == 0 {
-			p := plan.Reconcile(subStack(st, units), filterJob(fresh, job), plan.Options{})
-			res := d.run(ctx, p, engines, rep)
-			out.Changed += res.Done
-			if err := res.Err(); err != nil {
-				out.Failures = failures(res)
-				out.Elapsed = time.Since(start)
-				return out, warnings, fmt.Errorf("rolling update of %s: every task is on version %d, but removing the tasks it no longer declares failed: %w", job, t.Version, err)
-			}
-		}
+	if err := d.removeUndeclared(ctx, st, units, sc, job, out, rep); err != nil {
+		out.Elapsed = time.Since(start)
+		return out, sc.warnings, fmt.Errorf("rolling update of %s: every task is on version %d, but %w", job, t.Version, err)
 	}
 	out.Elapsed = time.Since(start)
-	return out, warnings, nil
+	return out, sc.warnings, nil
+}
+
+// removeUndeclared removes the job's containers that the version does not
+// declare (a task dropped, or moved to another host), looking at the hosts
+// afresh; a host that cannot be looked at is an error, never skipped.
+func (d *Deployer) removeUndeclared(ctx context.Context, st *stack.Stack, units []*stack.Unit, sc *scoped, job string, out *Outcome, rep progress.Reporter) error {
+	orphans := false
+	for _, op := range plan.Reconcile(subStack(st, units), sc.observed, plan.Options{}).Ops {
+		if op.Action == plan.ActionRemove {
+			orphans = true
+		}
+	}
+	if !orphans {
+		return nil
+	}
+	fresh, oerrs := sc.set.Observe(ctx, st.Project, Env)
+	if len(oerrs) > 0 {
+		return fmt.Errorf("the tasks it no longer declares could not be looked for (%w): run `cjob up %s` when the hosts answer", oerrs, job)
+	}
+	p := plan.Reconcile(subStack(st, units), filterJob(fresh, job), plan.Options{})
+	res := d.run(ctx, p, sc.set, rep)
+	out.Changed += res.Done
+	if err := res.Err(); err != nil {
+		out.Failures = failures(res)
+		return fmt.Errorf("removing the tasks it no longer declares failed: %w", err)
+	}
+	return nil
 }
 
 func firstLine(s []string) string {
@@ -411,46 +420,48 @@ func versionOf(cs map[string][]*stack.Container) int64 {
 	return v
 }
 
+// rollback is what a failed rolling update puts back.
+type rollback struct {
+	project, job string
+	touched      []*stack.Unit                 // the units the update replaced
+	before       map[string][]*stack.Container // the job's containers before it, by key
+	set          fleet.Set
+}
+
 // rollback puts each touched unit back as its old container was: same spec,
 // same version label. A task that had no container before is removed.
-func (d *Deployer) rollback(ctx context.Context, st *stack.Stack, touched []*stack.Unit, before map[string][]*stack.Container, engines map[string]*engine.Engine, project, job string, rep progress.Reporter) error {
-	fresh, oerrs := Observe(ctx, engines, project)
+func (d *Deployer) rollback(ctx context.Context, rb rollback, rep progress.Reporter) error {
+	fresh, oerrs := rb.set.Observe(ctx, rb.project, Env)
 	if len(oerrs) > 0 {
 		return HostsError(oerrs)
 	}
-	obs := filterJob(fresh, job)
+	obs := filterJob(fresh, rb.job)
 	var units []*stack.Unit
-	labels := map[string]map[string]string{}
 	var remove []*stack.Container
-	for _, u := range touched {
-		olds := before[u.Key]
+	for _, u := range rb.touched {
+		olds := rb.before[u.Key]
 		if len(olds) == 0 {
-			for _, c := range obs.ByKey()[u.Key] {
-				remove = append(remove, c)
-			}
+			remove = append(remove, obs.ByKey()[u.Key]...)
 			continue
 		}
 		old := olds[0]
 		spec, ok := old.Spec()
 		if !ok {
-			return fmt.Errorf("task %s: its old container %s records no spec (made by hand?); recreate it with `cjob up %s`", u.Key, old.Name, job)
+			return fmt.Errorf("task %s: its old container %s records no spec (made by hand?); recreate it with `cjob up %s`", u.Key, old.Name, rb.job)
 		}
 		back := *u
 		back.Spec = spec
 		back.Engine = old.Engine
 		back.Oneshot = old.Labels[stack.LabelOneshot] == "true"
+		back.Labels = map[string]string{stack.LabelVersion: old.Labels[stack.LabelVersion]}
 		units = append(units, &back)
-		labels[u.Key] = map[string]string{stack.LabelVersion: old.Labels[stack.LabelVersion]}
 		report(rep, u.Key, progress.Working, "Rolling back to version "+old.Labels[stack.LabelVersion])
 	}
-	rst := &stack.Stack{Project: st.Project, Env: st.Env, Units: units,
-		ExtraLabels: func(u *stack.Unit) map[string]string { return labels[u.Key] }}
-	p := plan.Reconcile(rst, obs, plan.Options{KeepOrphans: true})
+	p := plan.Reconcile(&stack.Stack{Project: rb.project, Env: Env, Units: units}, obs, plan.Options{KeepOrphans: true})
 	for _, c := range remove {
 		p.Ops = append(p.Ops, &plan.Op{ID: len(p.Ops) + 1, Action: plan.ActionRemove, Subject: c.Key(), Current: c, Engine: c.Engine, Cause: "not there before the update"})
 	}
-	res := d.run(ctx, p, engines, rep)
-	return res.Err()
+	return d.run(ctx, p, rb.set, rep).Err()
 }
 
 func report(rep progress.Reporter, unit string, s progress.Status, text string) {
@@ -465,24 +476,23 @@ func report(rep progress.Reporter, unit string, s progress.Status, text string) 
 // version no longer declares are left alone: `down` removes them.
 func (d *Deployer) UpAll(ctx context.Context, t Target, rep progress.Reporter) (*Outcome, error) {
 	start := time.Now()
-	st, err := Desired(t)
+	st, err := stackOf(t)
 	if err != nil {
 		return nil, err
 	}
-	names := UsedHosts(t.File)
-	engines, errs := d.Hosts.Engines(ctx, t.File, names)
+	set, errs := d.Fleet.Connect(ctx, t.File, UsedHosts(t.File))
 	if len(errs) > 0 {
 		return nil, HostsError(errs)
 	}
-	obs, oerrs := Observe(ctx, engines, t.File.Project)
+	obs, oerrs := set.Observe(ctx, t.File.Project, Env)
 	if len(oerrs) > 0 {
 		for n := range oerrs {
-			d.Hosts.Drop(n)
+			d.Fleet.Drop(n)
 		}
 		return nil, HostsError(oerrs)
 	}
 	p := plan.Reconcile(st, obs, plan.Options{KeepOrphans: true})
-	res := d.run(ctx, p, engines, rep)
+	res := d.run(ctx, p, set, rep)
 	out := &Outcome{Job: "*", Action: "up", Changed: res.Done, Failures: failures(res), Elapsed: time.Since(start), Version: t.Version}
 	if err := res.Err(); err != nil {
 		return out, fmt.Errorf("up: %w", err)
@@ -493,7 +503,7 @@ func (d *Deployer) UpAll(ctx context.Context, t Target, rep progress.Reporter) (
 // Preflight checks that every host the job runs on answers, before a
 // change is recorded for it.
 func (d *Deployer) Preflight(ctx context.Context, f *prodspec.File, job string) error {
-	j, err := jobOf(f, job)
+	j, err := f.ResolveJob(job)
 	if err != nil {
 		return err
 	}
@@ -501,8 +511,24 @@ func (d *Deployer) Preflight(ctx context.Context, f *prodspec.File, job string) 
 	for _, t := range j.Tasks {
 		names = append(names, t.Host)
 	}
-	if _, errs := d.Hosts.Engines(ctx, f, names); len(errs) > 0 {
+	if _, errs := d.Fleet.Connect(ctx, f, names); len(errs) > 0 {
 		return HostsError(errs)
 	}
 	return nil
+}
+
+// UsedHosts are the hosts of a file that run at least one task, sorted.
+func UsedHosts(f *prodspec.File) []string {
+	set := map[string]bool{}
+	for _, j := range f.Jobs() {
+		for _, t := range j.Tasks {
+			set[t.Host] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for h := range set {
+		out = append(out, h)
+	}
+	sort.Strings(out)
+	return out
 }

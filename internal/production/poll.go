@@ -6,36 +6,20 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cjob/cjob/devenv"
+	"github.com/cjob/cjob/internal/fleet"
 	"github.com/cjob/cjob/internal/health"
+	"github.com/cjob/cjob/internal/rewrite"
 	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/status"
+	"github.com/cjob/cjob/prodspec"
 	"golang.org/x/sync/errgroup"
 )
-
-// Node is one production host as its engine describes it.
-type Node struct {
-	Name          string    `json:"name"`
-	Address       string    `json:"address,omitempty"`
-	Docker        string    `json:"docker,omitempty"`
-	Reachable     bool      `json:"reachable"`
-	Error         string    `json:"error,omitempty"`
-	CPUs          int       `json:"cpus,omitempty"`
-	MemoryBytes   int64     `json:"memory_bytes,omitempty"`
-	EngineVersion string    `json:"engine_version,omitempty"`
-	Containers    int       `json:"containers"`    // all containers on the engine
-	Running       int       `json:"running"`       // all running containers on the engine
-	Tasks         int       `json:"tasks"`         // tasks the pushed version places here
-	TasksRunning  int       `json:"tasks_running"` // cjob production containers running here
-	MemoryUsed    int64     `json:"memory_used"`   // by cjob's containers here
-	LatencyMS     int64     `json:"latency_ms"`    // time to answer this poll
-	Checked       time.Time `json:"checked"`
-}
 
 // Snapshot is one poll of every production host.
 type Snapshot struct {
 	At       time.Time         `json:"at"`
 	Took     time.Duration     `json:"took_ns"`
-	Nodes    []Node            `json:"nodes"`
+	Nodes    []status.Node     `json:"nodes"`
 	Observed *stack.Observed   `json:"-"`
 	Memory   map[string]int64  `json:"-"` // container ID -> bytes in use
 	Health   map[string]string `json:"-"` // unit key -> "healthy" or "unhealthy: why"
@@ -57,8 +41,7 @@ type PollOptions struct {
 // containers, their memory use, and checks each running task's health, all
 // hosts at once, each bounded by the timeout: a slow or dead host is marked
 // unreachable and never holds up the others.
-func Poll(ctx context.Context, hs *Hosts, d *Desire, o PollOptions) *Snapshot {
-	t := d.Target
+func Poll(ctx context.Context, fl *fleet.Fleet, d *status.Desired, o PollOptions) *Snapshot {
 	start := time.Now()
 	if o.Timeout == 0 {
 		o.Timeout = 5 * time.Second
@@ -75,7 +58,7 @@ func Poll(ctx context.Context, hs *Hosts, d *Desire, o PollOptions) *Snapshot {
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, h := range t.File.Hosts {
+	for _, h := range d.File.Hosts {
 		if h.Docker == "" && tasks[h.Name] == 0 {
 			continue
 		}
@@ -84,13 +67,13 @@ func Poll(ctx context.Context, hs *Hosts, d *Desire, o PollOptions) *Snapshot {
 			defer wg.Done()
 			hctx, cancel := context.WithTimeout(ctx, o.Timeout)
 			defer cancel()
-			n := Node{Name: h.Name, Address: h.Address, Docker: h.Docker, Tasks: tasks[h.Name]}
-			obs, mem, hl, err := pollHost(hctx, hs, t, h.Name, units, o, &n)
+			n := status.Node{Name: h.Name, Address: h.Address, Docker: h.Docker, Tasks: tasks[h.Name]}
+			obs, mem, hl, err := pollHost(hctx, fl, d.File, h.Name, units, o, &n)
 			n.LatencyMS = time.Since(start).Milliseconds()
 			n.Checked = time.Now()
 			if err != nil {
 				n.Reachable, n.Error = false, err.Error()
-				hs.Drop(h.Name)
+				fl.Drop(h.Name)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -113,20 +96,19 @@ func Poll(ctx context.Context, hs *Hosts, d *Desire, o PollOptions) *Snapshot {
 	return snap
 }
 
-func pollHost(ctx context.Context, hs *Hosts, t Target, name string, units map[string]*stack.Unit, o PollOptions, n *Node) (*stack.Observed, map[string]int64, map[string]string, error) {
-	engines, errs := hs.Engines(ctx, t.File, []string{name})
+func pollHost(ctx context.Context, fl *fleet.Fleet, f *prodspec.File, name string, units map[string]*stack.Unit, o PollOptions, n *status.Node) (*stack.Observed, map[string]int64, map[string]string, error) {
+	set, errs := fl.Connect(ctx, f, []string{name})
 	if err := errs[name]; err != nil {
 		return nil, nil, nil, err
 	}
-	e := engines[name]
+	e := set[name].Engine
 	info, err := e.Info(ctx)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	n.Reachable = true
-	n.CPUs, n.MemoryBytes, n.EngineVersion = info.CPUs, info.MemoryBytes, info.ServerVersion
-	n.Containers, n.Running = info.Containers, info.Running
-	obs, err := e.Observe(ctx, t.File.Project, Env, "")
+	n.SetEngine(info)
+	obs, err := e.Observe(ctx, f.Project, Env, "")
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -180,17 +162,14 @@ func pollHost(ctx context.Context, hs *Hosts, t Target, name string, units map[s
 }
 
 // Decorate fills memory use and health from a snapshot into job states.
-func (s *Snapshot) Decorate(jobs []Job) {
+func (s *Snapshot) Decorate(jobs []status.Job) {
 	for i := range jobs {
 		for k := range jobs[i].Tasks {
 			t := &jobs[i].Tasks[k]
 			t.Memory = s.Memory[t.ID]
 			if t.State == "running" {
-				t.Health = s.Health[TaskKey(jobs[i].Job, t.Task)]
+				t.Health = s.Health[rewrite.TaskKey(jobs[i].Job, t.Task)]
 			}
 		}
 	}
 }
-
-// TaskKey is the unit key of a job's task.
-func TaskKey(job string, task int) string { return devenv.TaskKey(job, task) }

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/distribution/reference"
-
 	"github.com/cjob/cjob/internal/api"
 	"github.com/cjob/cjob/internal/jobdiff"
 	"github.com/cjob/cjob/internal/production"
@@ -83,7 +81,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, api.PushResult{Version: v, Created: false, Diff: jobdiff.Diff{Jobs: []jobdiff.Job{}}})
 		return
 	}
-	s.setHead(v)
+	s.newHead(v)
 	detail := outdatedText(d.JobNames())
 	if req.Message != "" {
 		detail = strconv.Quote(req.Message) + ": " + detail
@@ -160,7 +158,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.streamAction(w, r, job, action, func(ctx context.Context, by string, st sink) api.ActionResult {
-		return s.perform(ctx, by, action, h, job, req, st)
+		return s.perform(ctx, actionCall{by: by, action: action, head: h, job: job, req: req, out: st})
 	})
 }
 
@@ -220,23 +218,33 @@ func (s *Server) lock(job, action, by string) (func(), error) {
 	}, nil
 }
 
+// actionCall is one operator verb on one job: who asks, on which version,
+// with what, and where its progress goes.
+type actionCall struct {
+	by, action string
+	head       *head
+	job        string // full name; "*" for every job
+	req        api.ActionRequest
+	out        sink
+}
+
 // perform runs an action (the job locked by the caller), records its
 // event and polls, so what follows reads the new state.
-func (s *Server) perform(ctx context.Context, by, action string, h *head, job string, req api.ActionRequest, out sink) api.ActionResult {
-	res := s.run(ctx, by, action, h, job, req, out)
-	ev := store.Event{Who: by, Action: action, Target: job, Version: res.Version, Result: "ok"}
+func (s *Server) perform(ctx context.Context, a actionCall) api.ActionResult {
+	res := s.run(ctx, a)
+	ev := store.Event{Who: a.by, Action: a.action, Target: a.job, Version: res.Version, Result: "ok"}
 	if res.Outcome != nil && ev.Version == 0 {
 		ev.Version = res.Outcome.Version
 	}
 	var details []string
-	if req.Tag != "" {
-		details = append(details, "tag "+req.Tag)
+	if a.req.Tag != "" {
+		details = append(details, "tag "+a.req.Tag)
 	}
-	if req.Task > 0 {
-		details = append(details, fmt.Sprintf("task %d", req.Task))
+	if a.req.Task > 0 {
+		details = append(details, fmt.Sprintf("task %d", a.req.Task))
 	}
-	if req.To > 0 {
-		details = append(details, fmt.Sprintf("to version %d", req.To))
+	if a.req.To > 0 {
+		details = append(details, fmt.Sprintf("to version %d", a.req.To))
 	}
 	if res.Error != "" {
 		ev.Result = "failed"
@@ -252,47 +260,46 @@ func (s *Server) perform(ctx context.Context, by, action string, h *head, job st
 	}
 	ev.Detail = strings.Join(details, "; ")
 	s.record(ctx, ev)
-	s.o.Logf("%s %s by %s: %s (%s)", action, job, by, ev.Result, ev.Detail)
+	s.o.Logf("%s %s by %s: %s (%s)", a.action, a.job, a.by, ev.Result, ev.Detail)
 	s.pollOnce(ctx)
 	return res
 }
 
-func (s *Server) run(ctx context.Context, by, action string, h *head, job string, req api.ActionRequest, st sink) api.ActionResult {
-	target := production.Target{File: h.file, Version: h.v.Number}
+func (s *Server) run(ctx context.Context, a actionCall) api.ActionResult {
+	target := production.Target{File: a.head.file, Version: a.head.v.Number}
 	var out *production.Outcome
 	var warns []string
 	var err error
-	switch action {
+	switch a.action {
 	case "up":
-		out, warns, err = s.dep.Up(ctx, target, job, st)
+		out, warns, err = s.dep.Up(ctx, target, a.job, a.out)
 		if err == nil {
-			s.setJobState(ctx, job, "up", h.v.Number, by)
+			s.setJobState(ctx, a.job, "up", target.Version, a.by)
 		}
 	case "down":
-		out, warns, err = s.dep.Down(ctx, h.file, job, st)
+		out, warns, err = s.dep.Down(ctx, target.File, a.job, a.out)
 		if err == nil {
-			s.setJobState(ctx, job, "down", 0, by)
+			s.setJobState(ctx, a.job, "down", 0, a.by)
 		}
 	case "reload":
-		out, warns, err = s.dep.Reload(ctx, target, job, req.Task, st)
+		out, warns, err = s.dep.Reload(ctx, target, a.job, a.req.Task, a.out)
 	case "update", "rolling-update":
-		if req.Tag == "" {
-			ro, rerr := rollingOptions(req)
-			if rerr != nil {
-				return api.ActionResult{Error: rerr.Error()}
-			}
-			out, warns, err = s.dep.RollingUpdate(ctx, target, job, ro, st)
-			if err == nil {
-				s.setJobState(ctx, job, "up", h.v.Number, by)
-			}
-			break
+		if a.req.Tag != "" {
+			return s.updateTag(ctx, a)
 		}
-		return s.updateTag(ctx, by, action, h, job, req, st)
+		ro, rerr := rollingOptions(a.req)
+		if rerr != nil {
+			return api.ActionResult{Error: rerr.Error()}
+		}
+		out, warns, err = s.dep.RollingUpdate(ctx, target, a.job, ro, a.out)
+		if err == nil {
+			s.setJobState(ctx, a.job, "up", target.Version, a.by)
+		}
 	case "rollback":
-		return s.rollback(ctx, by, h, job, req, st)
+		return s.rollback(ctx, a)
 	}
 	for _, w := range warns {
-		st.warn(w)
+		a.out.warn(w)
 	}
 	res := api.ActionResult{Outcome: out}
 	if err != nil {
@@ -309,38 +316,36 @@ func (s *Server) setJobState(ctx context.Context, job, desired string, version i
 
 // updateTag pushes a version with the job's image on the tag and rolls the
 // job onto it.
-func (s *Server) updateTag(ctx context.Context, by, action string, h *head, job string, req api.ActionRequest, st sink) api.ActionResult {
-	j := h.file.Job(job)
-	image, err := withTag(j.Image, req.Tag)
+func (s *Server) updateTag(ctx context.Context, a actionCall) api.ActionResult {
+	j := a.head.file.Job(a.job)
+	image, err := production.WithTag(j.Image, a.req.Tag)
 	if err != nil {
 		return api.ActionResult{Error: err.Error()}
 	}
 	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	_, terr := s.o.Registry.Tag(rctx, image, req.Tag)
+	_, terr := s.o.Registry.Tag(rctx, image, a.req.Tag)
 	cancel()
 	switch {
 	case errors.Is(terr, registry.ErrTagNotFound):
-		return api.ActionResult{Error: fmt.Sprintf("the registry has no tag %s for %s; nothing was changed; list the tags with `cjob update %s`", req.Tag, j.Image, job)}
+		return api.ActionResult{Error: fmt.Sprintf("the registry has no tag %s for %s; nothing was changed; list the tags with `cjob update %s`", a.req.Tag, j.Image, a.job)}
 	case terr != nil:
-		st.warn("could not check the tag in the registry (" + terr.Error() + "); the hosts' engines will try to pull it")
+		a.out.warn("could not check the tag in the registry (" + terr.Error() + "); the hosts' engines will try to pull it")
 	}
-	nf := h.file.Clone()
-	nf.Job(job).Image = image
-	msg := req.Message
+	msg := a.req.Message
 	if msg == "" {
-		msg = fmt.Sprintf("%s %s to %s", action, job, req.Tag)
+		msg = fmt.Sprintf("%s %s to %s", a.action, a.job, a.req.Tag)
 	}
-	return s.rollOnto(ctx, by, h, job, nf, "update", msg, req, st)
+	return s.roll(ctx, a, production.WithImage(a.head.file, a.job, image), "update", msg)
 }
 
 // rollback restores the job's definition from an earlier version (by
 // default the newest one that differs from what the job runs) as a new
 // version, and rolls the job onto it.
-func (s *Server) rollback(ctx context.Context, by string, h *head, job string, req api.ActionRequest, st sink) api.ActionResult {
-	to := req.To
+func (s *Server) rollback(ctx context.Context, a actionCall) api.ActionResult {
+	to := a.req.To
 	if to == 0 {
 		var err error
-		if to, err = s.previousVersion(ctx, h, job); err != nil {
+		if to, err = s.previousVersion(ctx, a.head, a.job); err != nil {
 			return api.ActionResult{Error: err.Error()}
 		}
 	}
@@ -348,15 +353,15 @@ func (s *Server) rollback(ctx context.Context, by string, h *head, job string, r
 	if err != nil {
 		return api.ActionResult{Error: fmt.Sprintf("version %d: %v", to, err)}
 	}
-	nf, err := replaceJob(h.file, job, from, to)
+	nf, err := production.ReplaceJob(a.head.file, a.job, from, to)
 	if err != nil {
 		return api.ActionResult{Error: err.Error()}
 	}
-	msg := req.Message
+	msg := a.req.Message
 	if msg == "" {
-		msg = fmt.Sprintf("rollback %s to version %d", job, to)
+		msg = fmt.Sprintf("rollback %s to version %d", a.job, to)
 	}
-	return s.rollOnto(ctx, by, h, job, nf, "rollback", msg, req, st)
+	return s.roll(ctx, a, nf, "rollback", msg)
 }
 
 // previousVersion is the newest version older than the one the job runs
@@ -400,115 +405,61 @@ func (s *Server) previousVersion(ctx context.Context, h *head, job string) (int6
 	return 0, fmt.Errorf("no version before %d defines %s differently; nothing to roll back to", running, job)
 }
 
-// rollOnto pushes nf (based on h) and rolls the job onto it. When the
-// rolling update fails and puts the old tasks back, a further version
-// restores the job's previous definition, so the pushed config says what
-// runs.
-func (s *Server) rollOnto(ctx context.Context, by string, h *head, job string, nf *prodspec.File, kind, msg string, req api.ActionRequest, st sink) api.ActionResult {
-	ro, err := rollingOptions(req)
+// roll pushes nf (based on the head) and rolls the job onto it
+// (production.Deployer.Roll).
+func (s *Server) roll(ctx context.Context, a actionCall, nf *prodspec.File, kind, msg string) api.ActionResult {
+	ro, err := rollingOptions(a.req)
 	if err != nil {
 		return api.ActionResult{Error: err.Error() + "; no version was pushed"}
 	}
-	if err := s.dep.Preflight(ctx, nf, job); err != nil {
-		return api.ActionResult{Error: err.Error() + "; no version was pushed"}
+	r, err := s.dep.Roll(ctx, versions{s}, production.Rollout{
+		Job: a.job, From: production.Target{File: a.head.file, Version: a.head.v.Number}, To: nf,
+		Push: production.PushInfo{Author: a.by, Kind: kind, Message: msg}, Rolling: ro, Note: a.out.warn,
+	}, a.out)
+	for _, w := range r.Warnings {
+		a.out.warn(w)
 	}
-	v, err := s.pushFile(ctx, nf, by, kind, msg, h.v.Number)
-	if err != nil {
-		return api.ActionResult{Error: err.Error()}
-	}
-	res := api.ActionResult{Version: v.Number}
-	_, tf, err := s.loadVersion(ctx, v.Number)
+	res := api.ActionResult{Version: r.Version, Outcome: r.Outcome, Reverted: r.Reverted}
 	if err != nil {
 		res.Error = err.Error()
 		return res
 	}
-	st.warn(fmt.Sprintf("version %d pushed: %s", v.Number, msg))
-	out, warns, err := s.dep.RollingUpdate(ctx, production.Target{File: tf, Version: v.Number}, job, ro, st)
-	for _, w := range warns {
-		st.warn(w)
-	}
-	res.Outcome = out
-	if err == nil {
-		s.setJobState(ctx, job, "up", v.Number, by)
-		return res
-	}
-	res.Error = err.Error()
-	if out != nil && out.RolledBack {
-		back, rerr := replaceJob(tf, job, h.file, h.v.Number)
-		if rerr == nil {
-			var rv store.Version
-			rv, rerr = s.pushFile(ctx, back, "cjob-server", "rollback", fmt.Sprintf("automatic rollback of %s: %s failed", job, msg), v.Number)
-			if rerr == nil {
-				res.Reverted = rv.Number
-			}
-		}
-		if rerr != nil {
-			res.Error += fmt.Sprintf("; the pushed version %d still names the failed config (%v): run `cjob rollback %s`", v.Number, rerr, job)
-		}
-	}
+	s.setJobState(ctx, a.job, "up", r.Version, a.by)
 	return res
 }
 
-func (s *Server) pushFile(ctx context.Context, f *prodspec.File, by, kind, msg string, base int64) (store.Version, error) {
+// versions is the store as a rollout sees it.
+type versions struct{ s *Server }
+
+func (v versions) Push(ctx context.Context, f *prodspec.File, p production.PushInfo) (int64, error) {
+	ver, err := v.s.pushFile(ctx, f, p)
+	return ver.Number, err
+}
+
+func (v versions) File(ctx context.Context, n int64) (*prodspec.File, error) {
+	_, f, err := v.s.loadVersion(ctx, n)
+	return f, err
+}
+
+// pushFile stores f as a new version, parsed once: the parsed file is what
+// the head and every later read of the version use.
+func (s *Server) pushFile(ctx context.Context, f *prodspec.File, p production.PushInfo) (store.Version, error) {
 	b, err := prodspec.Render(f)
 	if err != nil {
 		return store.Version{}, err
 	}
-	if _, err := prodspec.Parse("new version", b, prodspec.LoadOptions{}); err != nil {
+	parsed, err := prodspec.Parse("new version", b, prodspec.LoadOptions{})
+	if err != nil {
 		return store.Version{}, fmt.Errorf("the new version would not load: %v", err)
 	}
-	v, _, err := s.o.Store.Push(ctx, store.PushRequest{File: string(b), Author: by, Message: msg, Kind: kind, Base: base})
+	v, _, err := s.o.Store.Push(ctx, store.PushRequest{File: string(b), Author: p.Author, Message: p.Message, Kind: p.Kind, Base: p.Base})
 	if err != nil {
 		return v, err
 	}
-	s.setHead(v)
-	s.record(ctx, store.Event{Who: by, Action: "push", Version: v.Number, Result: "ok", Detail: msg})
+	s.cacheFile(v.Number, parsed)
+	s.newHead(v)
+	s.record(ctx, store.Event{Who: p.Author, Action: "push", Version: v.Number, Result: "ok", Detail: p.Message})
 	return v, nil
-}
-
-// withTag is image on another tag (any digest dropped).
-func withTag(image, tag string) (string, error) {
-	named, err := reference.ParseNormalizedNamed(image)
-	if err != nil {
-		return "", fmt.Errorf("image %s: %v", image, err)
-	}
-	t, err := reference.WithTag(reference.TrimNamed(named), tag)
-	if err != nil {
-		return "", fmt.Errorf("tag %q: %v", tag, err)
-	}
-	return reference.FamiliarString(t), nil
-}
-
-// replaceJob is base with job defined as version `version` (from) defines it.
-func replaceJob(base *prodspec.File, job string, from *prodspec.File, version int64) (*prodspec.File, error) {
-	src := from.Job(job)
-	if src == nil {
-		return nil, fmt.Errorf("version %d does not define %s", version, job)
-	}
-	for _, t := range src.Tasks {
-		if base.Host(t.Host) == nil {
-			return nil, fmt.Errorf("version %d places %s on host %s, which the current file no longer declares", version, job, t.Host)
-		}
-	}
-	nf := base.Clone()
-	nj := src.Clone()
-	for _, svc := range nf.Services {
-		if svc.Name != nj.Service {
-			continue
-		}
-		for i, j := range svc.Jobs {
-			if j.Name == nj.Name {
-				svc.Jobs[i] = nj
-				return nf, nil
-			}
-		}
-		svc.Jobs = append(svc.Jobs, nj)
-		sort.Slice(svc.Jobs, func(a, b int) bool { return svc.Jobs[a].Name < svc.Jobs[b].Name })
-		return nf, nil
-	}
-	nf.Services = append(nf.Services, &prodspec.Service{Name: nj.Service, Jobs: []*prodspec.Job{nj}})
-	sort.Slice(nf.Services, func(a, b int) bool { return nf.Services[a].Name < nf.Services[b].Name })
-	return nf, nil
 }
 
 // upAll brings every job of the head up at once, along depends_on.
@@ -518,17 +469,19 @@ func (s *Server) upAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.streamAction(w, r, "*", "up", func(ctx context.Context, by string, st sink) api.ActionResult {
-		return s.upEverything(ctx, by, h, "up", 0, st)
+		return s.upEverything(ctx, actionCall{by: by, action: "up", head: h, job: "*", out: st})
 	})
 }
 
-// upEverything brings every job of h up at once and records it.
-func (s *Server) upEverything(ctx context.Context, by string, h *head, action string, version int64, st sink) api.ActionResult {
-	out, err := s.dep.UpAll(ctx, production.Target{File: h.file, Version: h.v.Number}, st)
-	res := api.ActionResult{Outcome: out, Version: version}
+// upEverything brings every job of a.head up at once and records it; for
+// a deploy, a.req.To is the version whose file was pushed again.
+func (s *Server) upEverything(ctx context.Context, a actionCall) api.ActionResult {
+	h, by, action := a.head, a.by, a.action
+	out, err := s.dep.UpAll(ctx, production.Target{File: h.file, Version: h.v.Number}, a.out)
+	res := api.ActionResult{Outcome: out, Version: a.req.To}
 	ev := store.Event{Who: by, Action: action, Target: "(all jobs)", Version: h.v.Number, Result: "ok"}
 	if action == "deploy" {
-		ev.Detail = fmt.Sprintf("version %d as version %d; ", version, h.v.Number)
+		ev.Detail = fmt.Sprintf("version %d as version %d; ", a.req.To, h.v.Number)
 	}
 	if err != nil {
 		res.Error = err.Error()
@@ -557,12 +510,12 @@ func (s *Server) deploy(ctx context.Context, by string, n int64, st sink) api.Ac
 	if err != nil {
 		return api.ActionResult{Error: fmt.Sprintf("version %d: %v", n, err)}
 	}
-	v, err := s.pushFile(ctx, f, by, "deploy", fmt.Sprintf("deploy version %d", n), h.v.Number)
+	v, err := s.pushFile(ctx, f, production.PushInfo{Author: by, Kind: "deploy", Message: fmt.Sprintf("deploy version %d", n), Base: h.v.Number})
 	if err != nil {
 		return api.ActionResult{Error: err.Error()}
 	}
 	st.warn(fmt.Sprintf("version %d pushed: the file of version %d", v.Number, n))
-	return s.upEverything(ctx, by, s.current(), "deploy", n, st)
+	return s.upEverything(ctx, actionCall{by: by, action: "deploy", head: s.current(), job: "*", req: api.ActionRequest{To: n}, out: st})
 }
 
 // deployHandler is POST /api/v1/versions/{n}/deploy.

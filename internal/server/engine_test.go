@@ -2,107 +2,58 @@ package server
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cjob/cjob/internal/api"
+	"github.com/cjob/cjob/internal/enginetest"
 	"github.com/cjob/cjob/internal/production"
 	"github.com/cjob/cjob/internal/stack"
 )
 
-// fakeEngine answers the Docker Engine API calls the server's reads make
-// (ping, info, the three list calls of Observe, stats, inspect, logs) for
-// one running container: task 1 of core.api, made from version 1.
-type fakeEngine struct {
-	id, name string
-	labels   map[string]string
-	inspect  map[string]any
-}
-
-const fakeID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-
-func newFakeEngine(t *testing.T) (*fakeEngine, *httptest.Server) {
+// withEngine is an in-memory engine for host app-1 holding one running
+// container: task 1 of core.api, made from version 1 with a config that is
+// not the current one, its env and command carrying secrets.
+func withEngine(t *testing.T) (*enginetest.Engine, string) {
+	e := enginetest.New("tcp://app-1:2376")
+	e.AddImage("example/api:1.0.0")
 	labels := map[string]string{
-		stack.LabelProject: "srvtest", stack.LabelEnv: production.Env, stack.LabelKind: "task",
+		stack.LabelProject: "srvtest", stack.LabelEnv: production.Env.String(), stack.LabelKind: "task",
 		stack.LabelService: "core", stack.LabelJob: "core.api", stack.LabelTask: "1", stack.LabelHost: "app-1",
 		stack.LabelKey: "core.api/1", stack.LabelVersion: "1", stack.LabelHash: "not-the-current-hash",
 		// What cjob records: the spec with the env unmasked.
 		stack.LabelSpec: `{"Env":{"DB_PASSWORD":"s3cret"}}`,
 	}
-	fe := &fakeEngine{id: fakeID, name: "srvtest-core-api-1", labels: labels}
-	fe.inspect = map[string]any{
-		"Id": fakeID, "Name": "/" + fe.name, "Path": "api",
-		"Args": []string{"--db-password=s3cret"},
-		"Config": map[string]any{
-			"Image":  "example/api:1.0.0",
-			"Env":    []string{"LOG_LEVEL=info", "DB_PASSWORD=s3cret", "DATABASE_URL=postgres://u:pw@db/x", "NOVALUE"},
-			"Cmd":    []string{"--db-password=s3cret"},
-			"Labels": labels,
-		},
-		"State": map[string]any{"Status": "running", "Running": true},
+	spec := stack.Spec{Image: "example/api:1.0.0", HostNetwork: true, Command: []string{"--db-password=s3cret"},
+		Env: []string{"LOG_LEVEL=info", "DB_PASSWORD=s3cret", "DATABASE_URL=postgres://u:pw@db/x", "NOVALUE"}}
+	ctx := context.Background()
+	id, err := e.Create(ctx, stack.CreateRequest{Name: "srvtest-core-api-1", Spec: spec, Labels: labels})
+	if err != nil {
+		t.Fatal(err)
 	}
-	version := regexp.MustCompile(`^/v1\.[0-9]+`)
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := version.ReplaceAllString(r.URL.Path, "")
-		w.Header().Set("Api-Version", "1.47")
-		w.Header().Set("Content-Type", "application/json")
-		js := func(v any) { json.NewEncoder(w).Encode(v) }
-		switch {
-		case p == "/_ping":
-			w.Header().Set("Content-Type", "text/plain")
-			w.Write([]byte("OK"))
-		case p == "/info":
-			js(map[string]any{"ID": "fake", "NCPU": 4, "MemTotal": 8 << 30, "ServerVersion": "27.0.0-fake", "Containers": 3, "ContainersRunning": 1})
-		case p == "/containers/json":
-			js([]map[string]any{{"Id": fe.id, "Names": []string{"/" + fe.name}, "Image": "example/api:1.0.0", "ImageID": "sha256:" + strings.Repeat("a", 64),
-				"Labels": fe.labels, "State": "running", "Status": "Up 5 minutes", "Created": 1700000000}})
-		case p == "/networks":
-			js([]any{})
-		case p == "/volumes":
-			js(map[string]any{"Volumes": []any{}, "Warnings": []any{}})
-		case p == "/containers/"+fe.id+"/stats":
-			js(map[string]any{"memory_stats": map[string]any{"usage": 3 << 20, "stats": map[string]any{"inactive_file": 1 << 20}}})
-		case p == "/containers/"+fe.id+"/json":
-			js(fe.inspect)
-		case p == "/containers/"+fe.id+"/logs":
-			w.Header().Set("Content-Type", "application/vnd.docker.multiplexed-stream")
-			for _, l := range []string{"listening on :8000\n", "DB_PASSWORD=s3cret\n"} {
-				var hdr [8]byte
-				hdr[0] = 1 // stdout
-				binary.BigEndian.PutUint32(hdr[4:], uint32(len(l)))
-				w.Write(hdr[:])
-				w.Write([]byte(l))
-			}
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			js(map[string]string{"message": "fake engine: no " + r.Method + " " + r.URL.Path})
-		}
-	}))
-	t.Cleanup(hs.Close)
-	return fe, hs
+	if err := e.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	e.SetLog("srvtest-core-api-1", "listening on :8000", "DB_PASSWORD=s3cret")
+	e.SetMemory("srvtest-core-api-1", 2<<20)
+	return e, id
 }
 
-// TestWithEngine reads a host whose engine holds one task (app-1, a fake
-// engine) next to one that cannot be reached (app-2).
+// TestWithEngine reads a host whose engine holds one task (app-1, an
+// in-memory engine) next to one that cannot be reached (app-2).
 func TestWithEngine(t *testing.T) {
-	_, eng := newFakeEngine(t)
-	f := newFixture(t)
-	file := strings.Replace(v1File, `docker: "tcp://127.0.0.1:1"`, `docker: "tcp://`+strings.TrimPrefix(eng.URL, "http://")+`"`, 1)
-	f.push(api.PushRequest{File: file}, 201)
+	eng, fakeID := withEngine(t)
+	f := newFixture(t, func(o *Options) { o.Dial = enginetest.Dialer(map[string]*enginetest.Engine{"app-1": eng}) })
+	f.push(api.PushRequest{File: v1File}, 201)
 	ctx := tctx(t)
 
 	nodes, err := f.cl.Nodes(ctx, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(nodes) != 2 || !nodes[0].Reachable || nodes[0].CPUs != 4 || nodes[0].EngineVersion != "27.0.0-fake" || nodes[0].TasksRunning != 1 ||
-		nodes[0].Containers != 3 || nodes[1].Reachable || !strings.Contains(nodes[1].Error, "app-2") {
+	if len(nodes) != 2 || !nodes[0].Reachable || nodes[0].CPUs != 4 || nodes[0].EngineVersion != "27.0.0-enginetest" || nodes[0].TasksRunning != 1 ||
+		nodes[0].Containers != 1 || nodes[1].Reachable || !strings.Contains(nodes[1].Error, "app-2") || !strings.Contains(nodes[1].Error, "unreachable") {
 		t.Errorf("nodes: %+v", nodes)
 	}
 

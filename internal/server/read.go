@@ -15,6 +15,7 @@ import (
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/production"
 	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/store"
 	"github.com/cjob/cjob/prodspec"
 )
@@ -81,17 +82,22 @@ func (s *Server) parseVersion(v store.Version) (store.Version, *prodspec.File, e
 	}
 	f, err := prodspec.Parse(fmt.Sprintf("version %d", v.Number), []byte(v.File), prodspec.LoadOptions{})
 	if err == nil {
-		s.filesMu.Lock()
-		if len(s.files) >= 256 {
-			for k := range s.files {
-				delete(s.files, k)
-				break
-			}
-		}
-		s.files[v.Number] = f
-		s.filesMu.Unlock()
+		s.cacheFile(v.Number, f)
 	}
 	return v, f, err
+}
+
+// cacheFile keeps version n's parsed file (at most 256 versions).
+func (s *Server) cacheFile(n int64, f *prodspec.File) {
+	s.filesMu.Lock()
+	defer s.filesMu.Unlock()
+	if len(s.files) >= 256 {
+		for k := range s.files {
+			delete(s.files, k)
+			break
+		}
+	}
+	s.files[n] = f
 }
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
@@ -147,13 +153,13 @@ func (s *Server) look(ctx context.Context, fresh bool) *production.Snapshot {
 
 // jobStates computes every job's state from the head and a look at the
 // hosts, which it returns too.
-func (s *Server) jobStates(ctx context.Context, h *head, fresh bool) ([]production.Job, *production.Snapshot, error) {
+func (s *Server) jobStates(ctx context.Context, h *head, fresh bool) ([]status.Job, *production.Snapshot, error) {
 	if h.desire == nil {
 		return nil, nil, fmt.Errorf("version %d cannot run in production: %v", h.v.Number, h.desireErr)
 	}
 	snap := s.look(ctx, fresh)
 	states, _ := s.o.Store.JobStates(ctx)
-	jobs := h.desire.Status(snap.Observed, func(job string) string { return states[job].Desired })
+	jobs := h.desire.Jobs(snap.Observed, func(job string) string { return states[job].Desired })
 	snap.Decorate(jobs)
 	return jobs, snap, nil
 }
@@ -162,7 +168,7 @@ func fresh(r *http.Request) bool { return r.URL.Query().Get("fresh") != "" }
 
 // states is jobStates, answering 409 when the head cannot run in
 // production.
-func (s *Server) states(w http.ResponseWriter, r *http.Request, h *head) ([]production.Job, bool) {
+func (s *Server) states(w http.ResponseWriter, r *http.Request, h *head) ([]status.Job, bool) {
 	jobs, _, err := s.jobStates(r.Context(), h, fresh(r))
 	if err != nil {
 		writeErr(w, http.StatusConflict, err.Error(), "give every host that runs a task its docker: endpoint, and push again")
@@ -268,7 +274,7 @@ func (s *Server) tags(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j := h.file.Job(job)
-	out := api.Tags{Job: job, Image: j.Image, Running: []production.Task{}}
+	out := api.Tags{Job: job, Image: j.Image, Running: []status.Task{}}
 	if jobs, _, err := s.jobStates(r.Context(), h, false); err == nil {
 		for _, js := range jobs {
 			if js.Job == job {
@@ -401,8 +407,8 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	engines, errs := s.hosts.Engines(r.Context(), h.file, []string{c.Engine})
-	if err := errs[c.Engine]; err != nil {
+	eng, err := s.engineOf(r.Context(), h, c.Engine)
+	if err != nil {
 		writeErr(w, http.StatusBadGateway, err.Error(), "")
 		return
 	}
@@ -414,7 +420,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	fw := flushWriter{w}
 	follow := r.URL.Query().Get("follow") != ""
-	if err := engines[c.Engine].Logs(r.Context(), c.ID, tail, follow, r.URL.Query().Get("timestamps") != "", fw); err != nil && r.Context().Err() == nil {
+	if err := eng.Logs(r.Context(), c.ID, tail, follow, r.URL.Query().Get("timestamps") != "", fw); err != nil && r.Context().Err() == nil {
 		fmt.Fprintf(fw, "\ncjob: log stream ended: %v\n", err)
 	}
 }

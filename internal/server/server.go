@@ -23,9 +23,12 @@ import (
 	"time"
 
 	"github.com/cjob/cjob/internal/api"
+	"github.com/cjob/cjob/internal/fleet"
 	"github.com/cjob/cjob/internal/production"
 	"github.com/cjob/cjob/internal/registry"
+	"github.com/cjob/cjob/internal/rewrite"
 	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/store"
 	"github.com/cjob/cjob/prodspec"
 )
@@ -39,6 +42,7 @@ type Options struct {
 	PollTimeout  time.Duration                                              // per host; 0: 5 s
 	Registry     *registry.Client                                           // nil: registry.New with Docker's credentials
 	Probe        func(ctx context.Context, c *stack.Check, ip string) error // nil: health.Probe
+	Dial         fleet.Dialer                                               // how a host's engine is reached; nil: its docker: endpoint
 	Logf         func(format string, args ...any)
 	// KeepEvents is how long events are kept (0: forever); older ones are
 	// removed once an hour.
@@ -48,7 +52,7 @@ type Options struct {
 // Server is the control plane.
 type Server struct {
 	o       Options
-	hosts   *production.Hosts
+	fleet   *fleet.Fleet
 	dep     *production.Deployer
 	started time.Time
 
@@ -69,7 +73,7 @@ type Server struct {
 type head struct {
 	v         store.Version
 	file      *prodspec.File
-	desire    *production.Desire // nil when the file cannot run in production (desireErr says why)
+	desire    *status.Desired // nil when the file cannot run in production (desireErr says why)
 	desireErr error
 }
 
@@ -90,8 +94,8 @@ func New(o Options) (*Server, error) {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	hs := &production.Hosts{Timeout: o.PollTimeout}
-	s := &Server{o: o, hosts: hs, dep: &production.Deployer{Hosts: hs, Probe: o.Probe}, started: time.Now(),
+	fl := &fleet.Fleet{Timeout: o.PollTimeout, Dial: o.Dial}
+	s := &Server{o: o, fleet: fl, dep: &production.Deployer{Fleet: fl, Probe: o.Probe}, started: time.Now(),
 		busy: map[string]string{}, pollNow: make(chan struct{}, 1), files: map[int64]*prodspec.File{}}
 	return s, nil
 }
@@ -160,13 +164,35 @@ func (s *Server) setHead(v store.Version) error {
 		return err
 	}
 	h := &head{v: v, file: f}
-	h.desire, h.desireErr = production.NewDesire(production.Target{File: f, Version: v.Number})
+	if res, err := rewrite.Production(f, v.Number); err != nil {
+		h.desireErr = err
+	} else {
+		h.desire = status.Desire(f, v.Number, res.Stack)
+	}
 	s.mu.Lock()
 	if s.head == nil || s.head.v.Number < v.Number {
 		s.head = h
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// newHead makes a version this server just pushed the head. It cannot
+// fail to parse (the server rendered it); if it does anyway, the head stays
+// where it was and the log says so.
+func (s *Server) newHead(v store.Version) {
+	if err := s.setHead(v); err != nil {
+		s.o.Logf("version %d does not load, keeping version %d as the head: %v", v.Number, headNumber(s.current()), err)
+	}
+}
+
+// engineOf is the engine of host name of version h.
+func (s *Server) engineOf(ctx context.Context, h *head, name string) (fleet.Engine, error) {
+	set, errs := s.fleet.Connect(ctx, h.file, []string{name})
+	if err := errs[name]; err != nil {
+		return nil, err
+	}
+	return set[name].Engine, nil
 }
 
 func (s *Server) current() *head {

@@ -21,9 +21,9 @@ import (
 
 	"github.com/cjob/cjob/internal/api"
 	"github.com/cjob/cjob/internal/jobdiff"
-	"github.com/cjob/cjob/internal/production"
 	"github.com/cjob/cjob/internal/registry"
 	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/store"
 )
 
@@ -585,7 +585,7 @@ func TestJobs(t *testing.T) {
 			t.Errorf("GET /jobs/%s: %+v %v", name, j, err)
 		}
 	}
-	var j production.Job
+	var j status.Job
 	decode(t, f.get("/jobs/api", 200), &j)
 	if j.Job != "core.api" || !slices.Equal(j.Hosts, []string{"app-1", "app-2"}) || j.Image != "example/api:1.0.0" {
 		t.Errorf("GET /jobs/api: %+v", j)
@@ -720,7 +720,7 @@ func TestNodesSlowHost(t *testing.T) {
 					t.Errorf("GET %s took %s with a host that never answers and a 300ms poll timeout", p, took)
 				}
 				if p == "/nodes?fresh=1" {
-					var nodes []production.Node
+					var nodes []status.Node
 					decode(t, b, &nodes)
 					if len(nodes) != 2 || nodes[1].Name != "app-2" || nodes[1].Reachable || !strings.Contains(nodes[1].Error, "app-2") || nodes[0].Reachable {
 						t.Errorf("nodes: %+v", nodes)

@@ -135,15 +135,15 @@ func (u uiSource) Logs(ctx context.Context, name string, tail int, follow bool, 
 	if err != nil {
 		return err
 	}
-	engines, errs := u.s.hosts.Engines(ctx, h.file, []string{c.Engine})
-	if err := errs[c.Engine]; err != nil {
+	eng, err := u.s.engineOf(ctx, h, c.Engine)
+	if err != nil {
 		return err
 	}
 	t := "all"
 	if tail > 0 {
 		t = strconv.Itoa(tail)
 	}
-	return engines[c.Engine].Logs(ctx, c.ID, t, follow, false, w)
+	return eng.Logs(ctx, c.ID, t, follow, false, w)
 }
 
 func (u uiSource) Inspect(ctx context.Context, name string) (json.RawMessage, error) {
@@ -157,11 +157,11 @@ func (u uiSource) Inspect(ctx context.Context, name string) (json.RawMessage, er
 // maskedInspect is `docker inspect` of a container with env secrets masked
 // and cjob's spec label (which holds the env) left out.
 func (s *Server) maskedInspect(ctx context.Context, h *head, c *stack.Container) (json.RawMessage, error) {
-	engines, errs := s.hosts.Engines(ctx, h.file, []string{c.Engine})
-	if err := errs[c.Engine]; err != nil {
+	eng, err := s.engineOf(ctx, h, c.Engine)
+	if err != nil {
 		return nil, err
 	}
-	raw, err := engines[c.Engine].InspectRaw(ctx, c.ID)
+	raw, err := eng.InspectRaw(ctx, c.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func (u uiSource) Act(ctx context.Context, a ui.Action, rep progress.Reporter) u
 			return ui.Result{Message: err.Error()}
 		}
 		defer unlock()
-		res = s.perform(ctx, by, a.Verb, h, job, api.ActionRequest{Task: a.Task, Tag: a.Tag, To: a.Version}, sk)
+		res = s.perform(ctx, actionCall{by: by, action: a.Verb, head: h, job: job, req: api.ActionRequest{Task: a.Task, Tag: a.Tag, To: a.Version}, out: sk})
 	}
 	return uiResult(a, res, notes)
 }

@@ -119,7 +119,7 @@ func (s *Server) poll(ctx context.Context, memory bool) *production.Snapshot {
 	if h == nil || h.desire == nil {
 		return &production.Snapshot{At: time.Now(), Observed: emptyObserved()}
 	}
-	snap := production.Poll(ctx, s.hosts, h.desire, production.PollOptions{Timeout: s.o.PollTimeout, Probe: s.o.Probe,
+	snap := production.Poll(ctx, s.fleet, h.desire, production.PollOptions{Timeout: s.o.PollTimeout, Probe: s.o.Probe,
 		Memory: memory, Previous: s.snapshot()})
 	s.mu.Lock()
 	if s.snap == nil || !snap.At.Before(s.snap.At) {

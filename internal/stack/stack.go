@@ -69,15 +69,10 @@ func ParseKind(s string) Kind {
 // Stack is the desired state of one environment of one project.
 type Stack struct {
 	Project string
-	Env     string // "dev", "staging"
-	Network string // the project network's name
+	Env     Env
+	Network string // the project network's name; "" where tasks use the host's network
 	Volumes []Volume
 	Units   []*Unit // sandboxes first, then tasks; each group sorted by Key
-
-	// ExtraLabels, when set, adds labels to every container (the Compose
-	// labels, so `docker compose ps` lists cjob's containers). They are not
-	// part of the config hash.
-	ExtraLabels func(u *Unit) map[string]string `json:"-"`
 }
 
 // Volume is a named volume the stack uses.
@@ -113,8 +108,11 @@ type Unit struct {
 	Oneshot   bool     // ready when exited 0
 	Critical  bool
 
-	// Ports published to the developer: container port -> host port on 127.0.0.1.
-	// Only sandboxes publish (tasks share the sandbox's namespace).
+	// Labels are put on the container besides cjob's own and the spec's,
+	// and are not part of the config hash: the version a production task
+	// was made from, the Compose labels of a dev container.
+	Labels map[string]string `json:",omitempty"`
+
 	URLs []URL // where the developer reaches this unit (tasks only)
 }
 
@@ -219,7 +217,7 @@ func (s *Stack) Sort() {
 func (s *Stack) Labels(u *Unit) map[string]string {
 	l := map[string]string{
 		LabelProject: s.Project,
-		LabelEnv:     s.Env,
+		LabelEnv:     s.Env.String(),
 		LabelKind:    u.Kind.String(),
 		LabelKey:     u.Key,
 		LabelHost:    u.Host,
@@ -239,10 +237,8 @@ func (s *Stack) Labels(u *Unit) map[string]string {
 	if len(u.Spec.Publish) > 0 {
 		l[LabelPorts] = FormatPorts(u.Spec.Publish)
 	}
-	if s.ExtraLabels != nil {
-		for k, v := range s.ExtraLabels(u) {
-			l[k] = v
-		}
+	for k, v := range u.Labels {
+		l[k] = v
 	}
 	for k, v := range u.Spec.Labels {
 		l[k] = v

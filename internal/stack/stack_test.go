@@ -34,7 +34,7 @@ func TestPortsLabelRoundTrip(t *testing.T) {
 }
 
 func TestLabelsCarrySpec(t *testing.T) {
-	s := &Stack{Project: "p", Env: "dev"}
+	s := &Stack{Project: "p", Env: Dev}
 	u := &Unit{Key: "a.b/1", Kind: KindTask, Job: "a.b", Task: 1, Spec: Spec{Image: "x:1", Env: []string{"A=1"}}}
 	c := &Container{Labels: s.Labels(u)}
 	got, ok := c.Spec()

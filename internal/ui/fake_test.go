@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/cjob/cjob/internal/jobdiff"
-	"github.com/cjob/cjob/internal/production"
 	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/store"
 )
 
@@ -41,11 +41,11 @@ func newFake() *fakeSource {
 		At:      testNow.Add(-2 * time.Second),
 		Version: 7,
 		Jobs: []Job{
-			{Job: production.Job{
+			{Job: status.Job{
 				Job: "coding-core.api", Service: "coding-core", Image: "coding/api:1.1.0", Needed: 2, Critical: true,
 				Running: 2, Outdated: 1, Desired: "up", State: "outdated", Versions: []int64{6, 7},
 				Hosts: []string{"core-app-1", "core-app-2"},
-				Tasks: []production.Task{
+				Tasks: []status.Task{
 					{Task: 1, Host: "core-app-1", Container: "coding-core.api.1", ID: "aaaaaaaaaaaa1111", Image: "coding/api:1.1.0", State: "running", Status: "Up 2 hours", Health: "healthy", Version: 7, Memory: 200 << 20, Created: testNow.Add(-2 * time.Hour)},
 					{Task: 2, Host: "core-app-2", Container: "coding-core.api.2", ID: "bbbbbbbbbbbb2222", Image: "coding/api:1.0.0", State: "running", Status: "Up 3 days", Health: "unhealthy: connection refused", Version: 6, Outdated: true, Memory: 300 << 20},
 				}},
@@ -53,25 +53,25 @@ func newFake() *fakeSource {
 				Pushed:  "image: coding/api:1.1.0\nenv:\n  DEBUG: \"1\"\n",
 				Running: "image: coding/api:1.0.0\nenv:\n  DEBUG: \"1\"\n",
 			},
-			{Job: production.Job{
+			{Job: status.Job{
 				Job: "coding-core.worker", Service: "coding-core", Image: "coding/worker:2", Needed: 1,
 				Running: 0, Desired: "up", State: "down", Hosts: []string{"core-app-3"},
-				Tasks: []production.Task{{Task: 1, Host: "core-app-3", State: "missing"}},
+				Tasks: []status.Task{{Task: 1, Host: "core-app-3", State: "missing"}},
 			}},
-			{Job: production.Job{
+			{Job: status.Job{
 				Job: "coding-mail.sms", Service: "coding-mail", Image: "coding/sms:3", Needed: 1,
 				Running: 1, Desired: "up", State: "ok", Hosts: []string{"mail-1"},
-				Tasks: []production.Task{{Task: 1, Host: "mail-1", Container: "coding-mail.sms.1", ID: "cccccccccccc3333", Image: "coding/sms:3", State: "running", Status: "Up 1 minute", Version: 7}},
+				Tasks: []status.Task{{Task: 1, Host: "mail-1", Container: "coding-mail.sms.1", ID: "cccccccccccc3333", Image: "coding/sms:3", State: "running", Status: "Up 1 minute", Version: 7}},
 			},
 				Swap: &Swap{Dir: "/home/dev/sms", Image: "coding/sms:dev-abc123", At: testNow.Add(-time.Minute), Build: 550 * time.Millisecond, Total: 1500 * time.Millisecond, BuildLog: "Step 1/3 : FROM golang\n<b>built</b>"},
 			},
-			{Job: production.Job{
+			{Job: status.Job{
 				Job: "coding-mail.migrate", Service: "coding-mail", Image: "coding/migrate:1", Needed: 1, Oneshot: true,
 				Running: 0, Desired: "up", State: "completed", Hosts: []string{"mail-1"},
-				Tasks: []production.Task{{Task: 1, Host: "mail-1", Container: "coding-mail.migrate.1", ID: "dddddddddddd4444", Image: "coding/migrate:1", State: "exited", Status: "Exited (0) 5 minutes ago", Version: 7}},
+				Tasks: []status.Task{{Task: 1, Host: "mail-1", Container: "coding-mail.migrate.1", ID: "dddddddddddd4444", Image: "coding/migrate:1", State: "exited", Status: "Exited (0) 5 minutes ago", Version: 7}},
 			}},
 		},
-		Nodes: []production.Node{
+		Nodes: []status.Node{
 			{Name: "core-app-1", Address: "10.0.2.11", Reachable: true, CPUs: 4, MemoryBytes: 8 << 30, EngineVersion: "20.10.24", Containers: 5, Running: 4, Tasks: 1, TasksRunning: 1, MemoryUsed: 200 << 20, LatencyMS: 12, Checked: testNow},
 			{Name: "core-app-2", Address: "10.0.2.12", Reachable: true, CPUs: 4, MemoryBytes: 8 << 30, EngineVersion: "20.10.24", Containers: 3, Running: 3, Tasks: 1, TasksRunning: 1, LatencyMS: 15, Checked: testNow},
 			{Name: "core-app-3", Address: "10.0.2.13", Reachable: false, Error: "dial tcp 10.0.2.13:2376: i/o timeout", Tasks: 1, LatencyMS: 5000, Checked: testNow},
@@ -189,7 +189,7 @@ func bigFake(services, jobsPer, tasks, nodes int) *fakeSource {
 	f := newFake()
 	s := &Snapshot{At: testNow, Version: 9}
 	for n := 0; n < nodes; n++ {
-		s.Nodes = append(s.Nodes, production.Node{Name: fmt.Sprintf("host-%02d", n), Address: fmt.Sprintf("10.0.0.%d", n), Reachable: n%17 != 3,
+		s.Nodes = append(s.Nodes, status.Node{Name: fmt.Sprintf("host-%02d", n), Address: fmt.Sprintf("10.0.0.%d", n), Reachable: n%17 != 3,
 			CPUs: 8, MemoryBytes: 16 << 30, EngineVersion: "20.10.24", Containers: 12, Running: 10, Tasks: 10, TasksRunning: 10, MemoryUsed: 3 << 30, LatencyMS: int64(n), Checked: testNow})
 	}
 	h := 0
@@ -197,7 +197,7 @@ func bigFake(services, jobsPer, tasks, nodes int) *fakeSource {
 		svc := fmt.Sprintf("service-%02d", sv)
 		for jb := 0; jb < jobsPer; jb++ {
 			name := fmt.Sprintf("%s.job-%02d", svc, jb)
-			j := production.Job{Job: name, Service: svc, Image: "registry:5000/coding/" + name + ":1.2.3", Needed: tasks, Critical: jb%3 == 0, Desired: "up", Versions: []int64{9}}
+			j := status.Job{Job: name, Service: svc, Image: "registry:5000/coding/" + name + ":1.2.3", Needed: tasks, Critical: jb%3 == 0, Desired: "up", Versions: []int64{9}}
 			for t := 1; t <= tasks; t++ {
 				host := s.Nodes[h%nodes].Name
 				h++
@@ -205,7 +205,7 @@ func bigFake(services, jobsPer, tasks, nodes int) *fakeSource {
 				if (sv+jb+t)%23 == 0 {
 					st = "exited"
 				}
-				task := production.Task{Task: t, Host: host, Container: fmt.Sprintf("%s.%d", name, t), ID: fmt.Sprintf("%064d", h), Image: j.Image,
+				task := status.Task{Task: t, Host: host, Container: fmt.Sprintf("%s.%d", name, t), ID: fmt.Sprintf("%064d", h), Image: j.Image,
 					State: st, Status: "Up 3 hours", Health: "healthy", Version: 9, Outdated: (sv+jb)%7 == 0, Memory: int64(h) << 20, Created: testNow.Add(-3 * time.Hour)}
 				if st == "running" {
 					j.Running++

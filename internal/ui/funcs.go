@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cjob/cjob/internal/production"
+	"github.com/cjob/cjob/internal/status"
 )
 
 func (u *UI) funcs() template.FuncMap {
@@ -141,7 +141,7 @@ func jobClass(state string) string {
 // taskClass is the color of a task: running green (amber when outdated,
 // red when unhealthy), a oneshot's clean exit grey, other exits and missing
 // containers red.
-func taskClass(t *production.Task) string {
+func taskClass(t *status.Task) string {
 	switch t.State {
 	case "running":
 		if strings.HasPrefix(t.Health, "unhealthy") {
@@ -166,7 +166,7 @@ func taskClass(t *production.Task) string {
 }
 
 // taskText is a task's state in words.
-func taskText(t *production.Task) string {
+func taskText(t *status.Task) string {
 	s := t.State
 	if t.Outdated && t.State == "running" {
 		s += ", outdated"

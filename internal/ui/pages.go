@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cjob/cjob/internal/production"
+	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/store"
 )
 
@@ -43,7 +43,7 @@ type serviceGroup struct {
 // jobRow is a job in a table; Short shows the name without the service.
 type jobRow struct {
 	J       *Job
-	P       *production.Job // &J.Job
+	P       *status.Job // &J.Job
 	Short   bool
 	Filter  string // what the filter box matches
 	Lacking bool   // fewer tasks run than needed while they should
@@ -55,7 +55,7 @@ func newJobRow(j *Job, short bool) jobRow {
 
 // wantsMore reports whether a job runs fewer tasks than it should: not a
 // completed oneshot, not a job set down.
-func wantsMore(j *production.Job) bool {
+func wantsMore(j *status.Job) bool {
 	return j.Running < j.Needed && j.State != "completed" && j.State != "stopped" && j.Desired != "down"
 }
 
@@ -195,8 +195,8 @@ func (u *UI) jobs(w http.ResponseWriter, r *http.Request) {
 // taskRow is a task with its job and whether its host answers.
 type taskRow struct {
 	J        *Job
-	P        *production.Job // &J.Job
-	T        *production.Task
+	P        *status.Job // &J.Job
+	T        *status.Task
 	HostDown bool
 	// Precomputed for the containers page, whose 500 rows are its cost.
 	Filter, Class, Text, Mem, URL, JobURL string
@@ -209,7 +209,7 @@ type defLine struct {
 
 type jobData struct {
 	J                 *Job
-	P                 *production.Job // &J.Job
+	P                 *status.Job // &J.Job
 	Tasks             []taskRow
 	ShowDefs          bool
 	PushedDef, RunDef []defLine
@@ -388,7 +388,7 @@ func prettyJSON(doc json.RawMessage) string {
 }
 
 type nodesData struct {
-	Nodes    []production.Node
+	Nodes    []status.Node
 	Up, Down int
 }
 
@@ -451,7 +451,7 @@ type topoService struct {
 
 type topoJob struct {
 	J      *Job
-	P      *production.Job // &J.Job
+	P      *status.Job // &J.Job
 	Hosts  []topoHost
 	Filter string
 }
@@ -459,7 +459,7 @@ type topoJob struct {
 type topoHost struct {
 	Host  string
 	Down  bool
-	Tasks []*production.Task
+	Tasks []*status.Task
 }
 
 func (u *UI) topology(w http.ResponseWriter, r *http.Request) {

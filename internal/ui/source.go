@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/cjob/cjob/internal/jobdiff"
-	"github.com/cjob/cjob/internal/production"
 	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/store"
 )
 
@@ -56,12 +56,12 @@ type Snapshot struct {
 	At      time.Time
 	Version int64 // the pushed version shown (production), 0 elsewhere
 	Jobs    []Job
-	Nodes   []production.Node
+	Nodes   []status.Node
 }
 
 // Job is a job with what the UI shows beyond production's state.
 type Job struct {
-	production.Job
+	status.Job
 	URLs []string // where the job answers (dev: http://127.0.0.1:18080)
 	Swap *Swap    // dev: the job runs a local build
 	// Pushed and Running are the job's definition in the pushed version and

@@ -57,7 +57,7 @@ const ProbeSuffix = "-ready"
 // ProjectName is the Compose project of a stack: "<project>-<env>",
 // normalised as Compose normalises project names.
 func ProjectName(st *stack.Stack) string {
-	return loader.NormalizeProjectName(st.Project + "-" + st.Env)
+	return loader.NormalizeProjectName(st.Project + "-" + st.Env.String())
 }
 
 // ServiceName is the Compose service of a unit: the production host for a
@@ -99,8 +99,8 @@ func Compose(st *stack.Stack) (*types.Project, []byte, []string, error) {
 		Networks: types.Networks{},
 		Volumes:  types.Volumes{},
 	}
-	if p.Name != st.Project+"-"+st.Env {
-		warn("compose project name %q (Compose allows only lower case letters, digits, '-' and '_'; cjob's project is %q)", p.Name, st.Project+"-"+st.Env)
+	if p.Name != st.Project+"-"+st.Env.String() {
+		warn("compose project name %q (Compose allows only lower case letters, digits, '-' and '_'; cjob's project is %q)", p.Name, st.Project+"-"+st.Env.String())
 	}
 	netKey := safeName(st.Network)
 	p.Networks[netKey] = types.NetworkConfig{Name: st.Network}

@@ -70,7 +70,7 @@ func testStack() *stack.Stack {
 	db.Health = &stack.Check{Port: 5432, Interval: 2 * time.Second, Timeout: 2 * time.Second, Retries: 30, Implicit: true}
 
 	st := &stack.Stack{
-		Project: "coding", Env: "dev", Network: "coding-dev",
+		Project: "coding", Env: stack.Dev, Network: "coding-dev",
 		Volumes: []stack.Volume{{Name: "coding-dev.data-1.var-lib-postgresql"}},
 		Units: []*stack.Unit{
 			sandbox("core-app-1", []string{"core-app-1", "core-app-1.coding.local", "api.coding-core.coding.local", "web.coding-core.coding.local"},

@@ -1,10 +1,11 @@
-package production
+package status
 
 import (
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/cjob/cjob/internal/rewrite"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/prodspec"
 )
@@ -12,7 +13,7 @@ import (
 // synthetic is a file of jobs×tasks spread over hosts, and what the hosts
 // hold when every task runs the version (outdated: every 10th task runs an
 // older config; missing: every 25th task has no container).
-func synthetic(tb testing.TB, jobs, tasks, hosts int) (Target, *stack.Observed) {
+func synthetic(tb testing.TB, jobs, tasks, hosts int) (*Desired, *stack.Observed) {
 	tb.Helper()
 	var b strings.Builder
 	b.WriteString("project: syn\nhosts:\n")
@@ -34,11 +35,11 @@ func synthetic(tb testing.TB, jobs, tasks, hosts int) (Target, *stack.Observed) 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	t := Target{File: f, Version: 7}
-	st, err := Desired(t)
+	res, err := rewrite.Production(f, 7)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	st := res.Stack
 	obs := &stack.Observed{Volumes: map[string]bool{}}
 	for i, u := range st.Units {
 		if i%25 == 24 {
@@ -53,20 +54,17 @@ func synthetic(tb testing.TB, jobs, tasks, hosts int) (Target, *stack.Observed) 
 			Labels: labels, State: stack.StateRunning, Status: "Up 2 hours", Engine: u.Engine})
 	}
 	obs.Sort()
-	return t, obs
+	return Desire(f, 7, st), obs
 }
 
 func TestStatus(t *testing.T) {
-	tg, obs := synthetic(t, 20, 2, 4)
-	jobs, err := Status(tg, obs, func(job string) string {
+	d, obs := synthetic(t, 20, 2, 4)
+	jobs := d.Jobs(obs, func(job string) string {
 		if job == "svc.j0" {
 			return "down"
 		}
 		return ""
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if len(jobs) != 20 {
 		t.Fatalf("%d jobs", len(jobs))
 	}
@@ -107,22 +105,21 @@ func TestStatus(t *testing.T) {
 // BenchmarkStatus: the state of 500 jobs, 1,000 tasks on 50 hosts, as
 // `cjob status` and every UI page compute it.
 func BenchmarkStatus(b *testing.B) {
-	tg, obs := synthetic(b, 500, 2, 50)
-	d, err := NewDesire(tg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	d, obs := synthetic(b, 500, 2, 50)
 	for b.Loop() {
-		d.Status(obs, nil)
+		d.Jobs(obs, nil)
 	}
 }
 
-// BenchmarkNewDesire: once per pushed version.
-func BenchmarkNewDesire(b *testing.B) {
-	tg, _ := synthetic(b, 500, 2, 50)
+// BenchmarkDesire: once per pushed version (the production rewrite and
+// the hashes).
+func BenchmarkDesire(b *testing.B) {
+	d, _ := synthetic(b, 500, 2, 50)
 	for b.Loop() {
-		if _, err := NewDesire(tg); err != nil {
+		res, err := rewrite.Production(d.File, 7)
+		if err != nil {
 			b.Fatal(err)
 		}
+		Desire(d.File, 7, res.Stack)
 	}
 }

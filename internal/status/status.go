@@ -1,4 +1,8 @@
-package production
+// Package status is what every environment reports: per job, the tasks
+// the jobs file wants and what the engines hold (state, health, version,
+// outdated), and per host, its engine's node data. The production server,
+// the dev and staging UIs and the CLI all read it.
+package status
 
 import (
 	"sort"
@@ -9,7 +13,33 @@ import (
 	"github.com/cjob/cjob/prodspec"
 )
 
-// Task is one task of a job as production holds it.
+// Node is one host as its engine describes it: a production host, a pool
+// host, or (dev) a host sandbox on the local engine.
+type Node struct {
+	Name          string    `json:"name"`
+	Address       string    `json:"address,omitempty"`
+	Docker        string    `json:"docker,omitempty"`
+	Reachable     bool      `json:"reachable"`
+	Error         string    `json:"error,omitempty"`
+	CPUs          int       `json:"cpus,omitempty"`
+	MemoryBytes   int64     `json:"memory_bytes,omitempty"`
+	EngineVersion string    `json:"engine_version,omitempty"`
+	Containers    int       `json:"containers"`    // all containers on the engine
+	Running       int       `json:"running"`       // all running containers on the engine
+	Tasks         int       `json:"tasks"`         // tasks the jobs file places here
+	TasksRunning  int       `json:"tasks_running"` // cjob's containers running here
+	MemoryUsed    int64     `json:"memory_used"`   // by cjob's containers here
+	LatencyMS     int64     `json:"latency_ms"`    // time to answer this look
+	Checked       time.Time `json:"checked"`
+}
+
+// SetEngine fills the node data an engine reports about itself.
+func (n *Node) SetEngine(i stack.EngineInfo) {
+	n.CPUs, n.MemoryBytes, n.EngineVersion = i.CPUs, i.MemoryBytes, i.ServerVersion
+	n.Containers, n.Running = i.Containers, i.Running
+}
+
+// Task is one task of a job as an environment holds it.
 type Task struct {
 	Task      int       `json:"task"`
 	Host      string    `json:"host"`
@@ -44,29 +74,23 @@ type Job struct {
 	Tasks    []Task   `json:"tasks"`
 }
 
-// Desire is a version's desired state, computed once per version: the
-// stack, its units by job and their config hashes (hashing a unit encodes
-// its whole spec, so it is done once, not on every read).
-type Desire struct {
-	Target Target
-	Stack  *stack.Stack
-	Units  map[string][]*stack.Unit // by job, by task number
-	Hash   map[string]string        // unit key -> config hash
+// Desired is an environment's desired state, computed once (per pushed
+// version in production, per look in dev and staging): the stack, its task
+// units by job and their config hashes (hashing a unit encodes its whole
+// spec, so it is done once, not on every read).
+type Desired struct {
+	File    *prodspec.File
+	Version int64 // the pushed version (production); 0 where the file on disk is followed
+	Stack   *stack.Stack
+	Units   map[string][]*stack.Unit // by job, by task number
+	Hash    map[string]string        // unit key -> config hash
 }
 
-// NewDesire computes a version's desired state.
-func NewDesire(t Target) (*Desire, error) {
-	st, err := Desired(t)
-	if err != nil {
-		return nil, err
-	}
-	return DesireOf(t, st), nil
-}
-
-// DesireOf is the desired state of any environment's stack (dev, staging)
-// built from the version's file: its task units by job and their hashes.
-func DesireOf(t Target, st *stack.Stack) *Desire {
-	d := &Desire{Target: t, Stack: st, Units: map[string][]*stack.Unit{}, Hash: map[string]string{}}
+// Desire is the desired state of st, the stack that version `version` of f
+// rewrites to in some environment (rewrite.Production, rewrite.Staging,
+// devenv.Rewrite).
+func Desire(f *prodspec.File, version int64, st *stack.Stack) *Desired {
+	d := &Desired{File: f, Version: version, Stack: st, Units: map[string][]*stack.Unit{}, Hash: map[string]string{}}
 	for _, u := range st.Units {
 		if u.Kind != stack.KindTask {
 			continue
@@ -80,19 +104,9 @@ func DesireOf(t Target, st *stack.Stack) *Desire {
 	return d
 }
 
-// Status joins a version and what the hosts hold into per-job state.
-// desired gives the operator's up/down per job ("" = up).
-func Status(t Target, obs *stack.Observed, desired func(job string) string) ([]Job, error) {
-	d, err := NewDesire(t)
-	if err != nil {
-		return nil, err
-	}
-	return d.Status(obs, desired), nil
-}
-
-// Status is Status with the desired state computed already.
-func (d *Desire) Status(obs *stack.Observed, desired func(job string) string) []Job {
-	t := d.Target
+// Jobs joins the desired state and what the engines hold into per-job
+// state. desired gives the operator's up/down per job (nil or "": up).
+func (d *Desired) Jobs(obs *stack.Observed, desired func(job string) string) []Job {
 	byKey := obs.ByKey()
 	byJob := map[string][]*stack.Container{}
 	for _, c := range obs.Containers {
@@ -102,7 +116,7 @@ func (d *Desire) Status(obs *stack.Observed, desired func(job string) string) []
 	}
 	seen := map[string]bool{}
 	var out []Job
-	for _, j := range t.File.Jobs() {
+	for _, j := range d.File.Jobs() {
 		name := j.FullName()
 		js := Job{Job: name, Service: j.Service, Image: j.Image, Needed: len(d.Units[name]), Critical: j.Critical, Oneshot: j.Oneshot, Desired: "up"}
 		if js.Needed == 0 {
@@ -190,20 +204,4 @@ func jobState(j Job) string {
 func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
-}
-
-// Hosts of a file that run at least one task, sorted.
-func UsedHosts(f *prodspec.File) []string {
-	set := map[string]bool{}
-	for _, j := range f.Jobs() {
-		for _, t := range j.Tasks {
-			set[t.Host] = true
-		}
-	}
-	out := make([]string, 0, len(set))
-	for h := range set {
-		out = append(out, h)
-	}
-	sort.Strings(out)
-	return out
 }

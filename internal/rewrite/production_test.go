@@ -1,4 +1,4 @@
-package devenv
+package rewrite
 
 import (
 	"testing"
@@ -26,7 +26,7 @@ services:
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := RewriteProduction(f)
+		res, err := Production(f, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,17 +1,15 @@
-package devenv
+package rewrite
 
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/prodspec"
 )
-
-// StagingEnv is the environment name of the pool rewrite.
-const StagingEnv = "staging"
 
 // StagingOptions describe a placement of production onto a pool.
 type StagingOptions struct {
@@ -33,19 +31,18 @@ type StagingOptions struct {
 // it. So env values that name production hosts work unchanged. It is the
 // dev rewrite with a different placement: no sandboxes, one engine per pool
 // host.
-func RewriteStaging(f *prodspec.File, opts StagingOptions) (*Result, error) {
-	return rewriteOnto(f, StagingEnv, opts)
+func Staging(f *prodspec.File, opts StagingOptions) (*Result, error) {
+	return onto(f, stack.Staging, opts)
 }
 
-// ProdEnv is the environment name of production itself.
-const ProdEnv = "production"
-
-// RewriteProduction is production as the jobs file declares it: every task
-// on its own host's engine (the unit's Engine is the production host name),
-// with host networking; the production names are written into /etc/hosts
-// too, so a host whose DNS lags still reaches its peers by name. The
-// environment "production", when the file declares one, is applied first.
-func RewriteProduction(f *prodspec.File) (*Result, error) {
+// Production is production as version `version` of the jobs file declares
+// it: every task on its own host's engine (the unit's Engine is the
+// production host name), with host networking; the production names are
+// written into /etc/hosts too, so a host whose DNS lags still reaches its
+// peers by name. The environment "production", when the file declares one,
+// is applied first. Every container carries the version it was made from
+// (cjob.version, not part of the config hash); version 0 sets none.
+func Production(f *prodspec.File, version int64) (*Result, error) {
 	opts := StagingOptions{Assign: map[string]string{}, Address: map[string]string{}}
 	used := map[string]bool{}
 	for _, j := range f.Jobs() {
@@ -69,12 +66,20 @@ func RewriteProduction(f *prodspec.File) (*Result, error) {
 		sort.Strings(missing)
 		return nil, fmt.Errorf("production host %s has no docker: endpoint; give each host its engine (docker: tcp://ADDRESS:2376 with tls:, or ssh://user@ADDRESS)", strings.Join(missing, ", "))
 	}
-	return rewriteOnto(f, ProdEnv, opts)
+	res, err := onto(f, stack.Production, opts)
+	if err != nil || version == 0 {
+		return res, err
+	}
+	v := strconv.FormatInt(version, 10)
+	for _, u := range res.Stack.Units {
+		u.Labels = map[string]string{stack.LabelVersion: v}
+	}
+	return res, nil
 }
 
-// rewriteOnto places every task on the engine its host is assigned to.
-func rewriteOnto(f *prodspec.File, envName string, opts StagingOptions) (*Result, error) {
-	f, envNotes, err := f.ForEnvironment(envName)
+// onto places every task on the engine its host is assigned to.
+func onto(f *prodspec.File, env stack.Env, opts StagingOptions) (*Result, error) {
+	f, envNotes, err := f.ForEnvironment(env.String())
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +90,7 @@ func rewriteOnto(f *prodspec.File, envName string, opts StagingOptions) (*Result
 	for _, n := range opts.PlacementNotes {
 		res.Notes = append(res.Notes, Note{Subject: "placement", Text: n})
 	}
-	st := &stack.Stack{Project: f.Project, Env: envName}
+	st := &stack.Stack{Project: f.Project, Env: env}
 	res.Stack = st
 	stopTimeout := opts.StopTimeout
 	if stopTimeout == 0 {
@@ -111,13 +116,13 @@ func rewriteOnto(f *prodspec.File, envName string, opts StagingOptions) (*Result
 		}
 		extra[h.Name] = addr
 		extra[h.Name+f.DNSSuffix] = addr
-		if envName != ProdEnv {
+		if env != stack.Production {
 			res.Notes = append(res.Notes, Note{Subject: "host " + h.Name, Text: fmt.Sprintf("placed on pool host %s (%s); its names point there in every container's /etc/hosts", pool, addr)})
 		}
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return nil, fmt.Errorf("pool host %s has no address: give it `address:` in the jobs file (or a tcp:// docker endpoint)", strings.Join(dedupe(missing), ", "))
+		return nil, fmt.Errorf("pool host %s has no address: give it `address:` in the jobs file (or a tcp:// docker endpoint)", strings.Join(Dedupe(missing), ", "))
 	}
 	for _, j := range f.Jobs() {
 		if len(j.Tasks) == 0 {
@@ -141,17 +146,17 @@ func rewriteOnto(f *prodspec.File, envName string, opts StagingOptions) (*Result
 	for i, n := range names {
 		extraHosts[i] = n + ":" + extra[n]
 	}
-	if e := f.Environments[envName]; e != nil && e.ExtraHosts != nil && !*e.ExtraHosts {
+	if e := f.Environments[env.String()]; e != nil && e.ExtraHosts != nil && !*e.ExtraHosts {
 		extraHosts = nil
-		res.Notes = append(res.Notes, Note{Subject: "stack", Text: "production names are not written into /etc/hosts (environments." + envName + ".extra_hosts: false): DNS serves them"})
+		res.Note("stack", "production names are not written into /etc/hosts (environments."+env.String()+".extra_hosts: false): DNS serves them")
 	}
 
-	hostAddr := hostAddresses(f)
+	hostAddr := HostAddresses(f)
 	volumes := map[string]stack.Volume{}
 	byJob := map[string][]string{}
 	for _, j := range f.Jobs() {
 		name := j.FullName()
-		check := jobCheck(j)
+		check := JobCheck(j)
 		for _, t := range j.Tasks {
 			pool := opts.Assign[t.Host]
 			if pool == "" {
@@ -159,7 +164,7 @@ func rewriteOnto(f *prodspec.File, envName string, opts StagingOptions) (*Result
 			}
 			num := t.Index + 1
 			u := &stack.Unit{
-				Key: TaskKey(name, num), Name: TaskName(f.Project, envName, j, num), Kind: stack.KindTask,
+				Key: TaskKey(name, num), Name: TaskName(f.Project, env, j, num), Kind: stack.KindTask,
 				Service: j.Service, Job: name, Task: num, Host: t.Host, Engine: pool, Probe: opts.Address[pool],
 				Health: check, Oneshot: j.Oneshot, Critical: j.Critical,
 				Spec: stack.Spec{
@@ -167,13 +172,13 @@ func rewriteOnto(f *prodspec.File, envName string, opts StagingOptions) (*Result
 					HostNetwork: true, ExtraHosts: extraHosts, StopTimeout: stopTimeout,
 				},
 			}
-			u.Spec.Env = taskEnv(j, t, hostAddr, func(text string) {
+			u.Spec.Env = TaskEnv(j, t, hostAddr, func(text string) {
 				res.Notes = append(res.Notes, Note{Subject: name, Text: text})
 			})
-			if envName == ProdEnv {
+			if env == stack.Production {
 				u.Spec.Mounts = prodMounts(j)
 			} else {
-				u.Spec.Mounts = taskMounts(f.Project, envName, t.Host, j, opts.HostPathExists, res)
+				u.Spec.Mounts = TaskMounts(f.Project, env, t.Host, j, opts.HostPathExists, res)
 			}
 			for _, m := range u.Spec.Mounts {
 				if m.Type == "volume" {
@@ -202,7 +207,7 @@ func rewriteOnto(f *prodspec.File, envName string, opts StagingOptions) (*Result
 		st.Volumes = append(st.Volumes, v)
 	}
 	st.Sort()
-	sort.SliceStable(res.Notes, func(i, k int) bool { return noteOrder(res.Notes[i]) < noteOrder(res.Notes[k]) })
+	res.SortNotes()
 	return res, nil
 }
 
