@@ -25,7 +25,6 @@ var version = "dev"
 type global struct {
 	jobsFile string
 	set      []string
-	json     bool
 	host     string // docker engine endpoint
 	project  string // overrides the jobs file's project
 }

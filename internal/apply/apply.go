@@ -85,20 +85,40 @@ type Result struct {
 	IPs      map[string]string // sandbox key -> address on the project network
 }
 
-// Err summarises the failures, or nil.
+// Err summarises the failures, or nil. errors.Is and errors.As see each
+// failure's own error through it (engine.ErrUnreachable, say).
 func (r *Result) Err() error {
 	if len(r.Failures) == 0 {
 		return nil
 	}
+	return &Error{Failures: r.Failures, Skipped: len(r.Skipped)}
+}
+
+// Error is a run in which some ops failed.
+type Error struct {
+	Failures []Failure
+	Skipped  int // ops not started because a dependency failed
+}
+
+func (e *Error) Error() string {
 	var names []string
-	for _, f := range r.Failures {
+	for _, f := range e.Failures {
 		names = append(names, f.Subject)
 	}
-	msg := fmt.Sprintf("%d failed: %s", len(r.Failures), strings.Join(names, ", "))
-	if len(r.Skipped) > 0 {
-		msg += fmt.Sprintf("; %d not started because a dependency failed", len(r.Skipped))
+	msg := fmt.Sprintf("%d failed: %s", len(e.Failures), strings.Join(names, ", "))
+	if e.Skipped > 0 {
+		msg += fmt.Sprintf("; %d not started because a dependency failed", e.Skipped)
 	}
-	return errors.New(msg)
+	return msg
+}
+
+// Unwrap is every failure's error.
+func (e *Error) Unwrap() []error {
+	out := make([]error, len(e.Failures))
+	for i, f := range e.Failures {
+		out[i] = f.Err
+	}
+	return out
 }
 
 type outcome int

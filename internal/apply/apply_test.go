@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cjob/cjob/internal/engine"
 	"github.com/cjob/cjob/internal/enginetest"
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/stack"
@@ -103,7 +104,7 @@ func TestRunCancelled(t *testing.T) {
 	}
 }
 
-// newFake is an engine holding every image the test stack uses.
+// newFake is an empty in-memory engine: images arrive by pull.
 func newFake() *enginetest.Engine {
 	e := enginetest.New("local")
 	return e
@@ -225,5 +226,22 @@ func TestRunAcrossEngines(t *testing.T) {
 	}
 	if len(res.Failures) != 1 || res.Failures[0].Subject != "web/1" || !errors.Is(res.Failures[0].Err, ErrNoEngine) {
 		t.Errorf("a unit on an engine not given should fail with ErrNoEngine: %+v", res.Failures)
+	}
+}
+
+func TestRunErrWrapsEachFailure(t *testing.T) {
+	f := newFake()
+	f.Fail("Create", engine.ErrUnreachable)
+	p := plan.Reconcile(testStack(), &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
+	err := Run(context.Background(), p, One(f), Options{Probe: okProbe}).Err()
+	if err == nil || !errors.Is(err, engine.ErrUnreachable) {
+		t.Fatalf("Err() = %v; errors.Is(err, engine.ErrUnreachable) should hold", err)
+	}
+	var ae *Error
+	if !errors.As(err, &ae) || len(ae.Failures) == 0 || ae.Skipped == 0 {
+		t.Errorf("Err() as *Error: %+v", ae)
+	}
+	if err.Error() != "1 failed: host/h; 4 not started because a dependency failed" {
+		t.Errorf("message %q", err)
 	}
 }

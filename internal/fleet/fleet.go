@@ -16,8 +16,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -89,14 +90,7 @@ type Member struct {
 type Set map[string]*Member
 
 // Names are the hosts of the set, sorted.
-func (s Set) Names() []string {
-	out := make([]string, 0, len(s))
-	for n := range s {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func (s Set) Names() []string { return slices.Sorted(maps.Keys(s)) }
 
 // Engines are the set's engines by host name.
 func (s Set) Engines() map[string]Engine {
@@ -285,14 +279,7 @@ func (e Errors) Err() error {
 	return e
 }
 
-func (e Errors) names() []string {
-	names := make([]string, 0, len(e))
-	for n := range e {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (e Errors) names() []string { return slices.Sorted(maps.Keys(e)) }
 
 // Lines are the errors, one per host, sorted by host name.
 func (e Errors) Lines() []string {

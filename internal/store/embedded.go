@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -99,15 +98,36 @@ func startMember(ctx context.Context, m memberSpec) (*embed.Etcd, error) {
 }
 
 func describeStartError(err error, m memberSpec) error {
-	if isAddrInUse(err) {
+	if isAddrInUse(err, m) {
 		return fmt.Errorf("starting etcd member %s (client %s, peer %s): %w; is another cjob server or etcd using these ports?",
 			m.name, m.clientURL, m.peerURL, err)
 	}
 	return fmt.Errorf("starting etcd member %s: %w (see %s)", m.name, err, m.logFile)
 }
 
-func isAddrInUse(err error) bool {
-	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
+// isAddrInUse reports whether the member failed to start because one of
+// its ports is taken. etcd does not always wrap the listener's error, so
+// when the error does not say, the ports are tried: a listen that fails
+// with EADDRINUSE is the answer.
+func isAddrInUse(err error, m memberSpec) bool {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return true
+	}
+	for _, raw := range []string{m.clientURL, m.peerURL} {
+		u, perr := url.Parse(raw)
+		if perr != nil || u.Host == "" {
+			continue
+		}
+		l, lerr := net.Listen("tcp", u.Host)
+		if lerr == nil {
+			l.Close()
+			continue
+		}
+		if errors.Is(lerr, syscall.EADDRINUSE) {
+			return true
+		}
+	}
+	return false
 }
 
 // memberURLs is the content of DataDir/etcd-urls.json.
@@ -300,7 +320,7 @@ func startEmbedded(ctx context.Context, o Options) (*embeddedMember, error) {
 		start := time.Now()
 		e, err := startMember(ctx, spec)
 		if err != nil {
-			if picked && attempt < attempts && isAddrInUse(err) {
+			if picked && attempt < attempts && isAddrInUse(err, spec) {
 				continue
 			}
 			return nil, wrap(err)

@@ -74,14 +74,7 @@ func (u *UI) act(w http.ResponseWriter, r *http.Request) {
 	}
 	a := Action{Verb: req.Verb, Job: req.Job, Task: req.Task, Tag: req.Tag, Version: req.Version, Who: vis.Who}
 
-	h := w.Header()
-	h.Set("Content-Type", "application/x-ndjson")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Accel-Buffering", "no")
-	rc := http.NewResponseController(w)
-	rc.SetWriteDeadline(time.Time{})
-	w.WriteHeader(http.StatusOK)
+	rc := startStream(w, "application/x-ndjson")
 	rc.Flush()
 
 	lw := &lineWriter{w: w, rc: rc}
@@ -158,6 +151,20 @@ func (l *lineWriter) send(b []byte) {
 // open through proxies.
 var logPing = 15 * time.Second
 
+// startStream answers 200 with a stream of contentType that is never
+// cached, buffered by a proxy, or cut by the server's write timeout.
+func startStream(w http.ResponseWriter, contentType string) *http.ResponseController {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Accel-Buffering", "no")
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Time{})
+	w.WriteHeader(http.StatusOK)
+	return rc
+}
+
 // logTail is the number of lines a log stream starts with.
 const logTail = 200
 
@@ -166,14 +173,7 @@ const logTail = 200
 // (with the error, if any), so the page does not reconnect.
 func (u *UI) logs(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Accel-Buffering", "no")
-	rc := http.NewResponseController(w)
-	rc.SetWriteDeadline(time.Time{})
-	w.WriteHeader(http.StatusOK)
+	rc := startStream(w, "text/event-stream")
 	sw := &sseWriter{w: w, rc: rc}
 	sw.raw([]byte("retry: 5000\n\n"))
 

@@ -160,10 +160,8 @@ func groupServices(s *Snapshot) []serviceGroup {
 }
 
 func (u *UI) services(w http.ResponseWriter, r *http.Request) {
-	v := u.newView(r, "services")
-	s, err := u.snapshot(r)
-	if err != nil {
-		u.failed(w, r, v, "the environment", err)
+	v, s, ok := u.snapshotPage(w, r, "services")
+	if !ok {
 		return
 	}
 	u.stale(v, s.At)
@@ -177,10 +175,8 @@ type jobsData struct {
 }
 
 func (u *UI) jobs(w http.ResponseWriter, r *http.Request) {
-	v := u.newView(r, "jobs")
-	s, err := u.snapshot(r)
-	if err != nil {
-		u.failed(w, r, v, "the environment", err)
+	v, s, ok := u.snapshotPage(w, r, "jobs")
+	if !ok {
 		return
 	}
 	u.stale(v, s.At)
@@ -217,10 +213,8 @@ type jobData struct {
 
 func (u *UI) job(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("job")
-	v := u.newView(r, "jobs")
-	s, err := u.snapshot(r)
-	if err != nil {
-		u.failed(w, r, v, "the environment", err)
+	v, s, ok := u.snapshotPage(w, r, "jobs")
+	if !ok {
 		return
 	}
 	var j *Job
@@ -293,10 +287,8 @@ type containersData struct {
 }
 
 func (u *UI) containers(w http.ResponseWriter, r *http.Request) {
-	v := u.newView(r, "containers")
-	s, err := u.snapshot(r)
-	if err != nil {
-		u.failed(w, r, v, "the environment", err)
+	v, s, ok := u.snapshotPage(w, r, "containers")
+	if !ok {
 		return
 	}
 	u.stale(v, s.At)
@@ -334,10 +326,8 @@ type containerData struct {
 
 func (u *UI) container(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	v := u.newView(r, "containers")
-	s, err := u.snapshot(r)
-	if err != nil {
-		u.failed(w, r, v, "the environment", err)
+	v, s, ok := u.snapshotPage(w, r, "containers")
+	if !ok {
 		return
 	}
 	d := containerData{Name: name}
@@ -393,10 +383,8 @@ type nodesData struct {
 }
 
 func (u *UI) nodes(w http.ResponseWriter, r *http.Request) {
-	v := u.newView(r, "nodes")
-	s, err := u.snapshot(r)
-	if err != nil {
-		u.failed(w, r, v, "the environment", err)
+	v, s, ok := u.snapshotPage(w, r, "nodes")
+	if !ok {
 		return
 	}
 	u.stale(v, s.At)
@@ -463,10 +451,8 @@ type topoHost struct {
 }
 
 func (u *UI) topology(w http.ResponseWriter, r *http.Request) {
-	v := u.newView(r, "topology")
-	s, err := u.snapshot(r)
-	if err != nil {
-		u.failed(w, r, v, "the environment", err)
+	v, s, ok := u.snapshotPage(w, r, "topology")
+	if !ok {
 		return
 	}
 	u.stale(v, s.At)

@@ -371,6 +371,18 @@ func (u *UI) snapshot(r *http.Request) (*Snapshot, error) {
 	return s, err
 }
 
+// snapshotPage starts a page that shows the environment's snapshot: its
+// view and the snapshot, or false once it has answered with the error page.
+func (u *UI) snapshotPage(w http.ResponseWriter, r *http.Request, nav string) (*view, *Snapshot, bool) {
+	v := u.newView(r, nav)
+	s, err := u.snapshot(r)
+	if err != nil {
+		u.failed(w, r, v, "the environment", err)
+		return nil, nil, false
+	}
+	return v, s, true
+}
+
 // safeNext returns next when it is a path on this site, else /services.
 func safeNext(next string) string {
 	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
