@@ -135,7 +135,7 @@ func (d *Dev) file() (*prodspec.File, error) { return d.Load() }
 
 // Env describes the dev stack.
 func (d *Dev) Env() ui.Env {
-	e := ui.Env{Name: devenv.Env.String(), Actions: devActions, Detail: "this machine's engine " + d.Engine.Host()}
+	e := ui.Env{Name: devenv.Env, Actions: devActions, Detail: "this machine's engine " + d.Engine.Host()}
 	if f, err := d.file(); err == nil {
 		e.Project = f.Project
 	}

@@ -39,7 +39,7 @@ func NewStaging(l Local) *Staging {
 
 // Env describes the pool.
 func (s *Staging) Env() ui.Env {
-	e := ui.Env{Name: stack.Staging.String(), Actions: []string{"up", "down", "reload"}}
+	e := ui.Env{Name: stack.Staging, Actions: []string{"up", "down", "reload"}}
 	if f, err := s.Load(); err == nil {
 		e.Project = f.Project
 		if hs, err := converge.PoolHosts(f); err == nil {

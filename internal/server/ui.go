@@ -29,7 +29,7 @@ type uiSource struct{ s *Server }
 var prodActions = []string{"up", "down", "reload", "rolling-update", "rollback", "deploy"}
 
 func (u uiSource) Env() ui.Env {
-	e := ui.Env{Name: "production", Actions: prodActions}
+	e := ui.Env{Name: stack.Production, Actions: prodActions}
 	if h := u.s.current(); h != nil {
 		e.Project = h.file.Project
 		e.Detail = fmt.Sprintf("version %d, pushed by %s %s", h.v.Number, h.v.Author, ago(h.v.Time))

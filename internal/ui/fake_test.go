@@ -11,6 +11,7 @@ import (
 
 	"github.com/cjob/cjob/internal/jobdiff"
 	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/store"
 )
@@ -79,7 +80,7 @@ func newFake() *fakeSource {
 		},
 	}
 	return &fakeSource{
-		env: Env{Name: "production", Project: "coding", Actions: []string{"up", "down", "reload", "rolling-update", "rollback", "deploy"},
+		env: Env{Name: stack.Production, Project: "coding", Actions: []string{"up", "down", "reload", "rolling-update", "rollback", "deploy"},
 			Detail: "version 7 by alice"},
 		snap: snap,
 		versions: []Version{

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/store"
 )
@@ -560,9 +561,9 @@ func jobButton(verb string, j *Job, task int) button {
 }
 
 func deployButton(env Env, n int64) button {
-	where := env.Name
-	if where == "" {
-		where = "this environment"
+	where := "this environment"
+	if env.Name != stack.EnvUnknown {
+		where = env.Name.String()
 	}
 	return button{Verb: "deploy", Version: n, Label: "Deploy this version",
 		Confirm: fmt.Sprintf("Deploy version %d to %s: push its file again as the newest version and bring every job up on it?", n, where)}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cjob/cjob/internal/jobdiff"
 	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/store"
 )
@@ -44,7 +45,7 @@ type Source interface {
 
 // Env describes an environment.
 type Env struct {
-	Name    string // "production", "dev", "staging"
+	Name    stack.Env
 	Project string
 	Actions []string // the verbs Act accepts, e.g. up, down, reload, rolling-update, rollback, deploy, restore
 	// Detail is a line under the title, e.g. "version 7 by alice, 2 minutes ago" or "local engine 20.10.24".

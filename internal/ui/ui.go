@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cjob/cjob/internal/stack"
 )
 
 //go:embed templates/*.html
@@ -252,8 +254,8 @@ func (u *UI) newView(r *http.Request, nav string) *view {
 		if env.Project != "" {
 			parts = append(parts, env.Project)
 		}
-		if env.Name != "" {
-			parts = append(parts, env.Name)
+		if env.Name != stack.EnvUnknown {
+			parts = append(parts, env.Name.String())
 		}
 		v.Title = strings.Join(parts, " · ")
 	}
@@ -264,16 +266,11 @@ func (u *UI) newView(r *http.Request, nav string) *view {
 	return v
 }
 
-func envClass(name string) string {
-	switch name {
-	case "production", "prod":
-		return "env-production"
-	case "staging":
-		return "env-staging"
-	case "dev", "development":
-		return "env-dev"
+func envClass(e stack.Env) string {
+	if e == stack.EnvUnknown {
+		return "env-other"
 	}
-	return "env-other"
+	return "env-" + e.String()
 }
 
 // hasHistory reports whether the environment keeps versions. It asks the

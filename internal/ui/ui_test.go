@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cjob/cjob/internal/stack"
 )
 
 func newTestUI(f *fakeSource) *UI {
@@ -310,7 +312,7 @@ func TestLoggedIn(t *testing.T) {
 
 func TestDevRestoreOnlyForSwappedJobs(t *testing.T) {
 	f := newFake()
-	f.env = Env{Name: "dev", Project: "coding", Actions: []string{"up", "down", "reload", "restore"}}
+	f.env = Env{Name: stack.Dev, Project: "coding", Actions: []string{"up", "down", "reload", "restore"}}
 	f.noVersion = true
 	u := newTestUI(f)
 	c := login(t, u, "s3cret")
@@ -526,7 +528,7 @@ func TestLogsFollowPingAndClientGone(t *testing.T) {
 func TestHistoryHiddenWithoutVersions(t *testing.T) {
 	f := newFake()
 	f.noVersion = true
-	f.env.Name = "staging"
+	f.env.Name = stack.Staging
 	u := newTestUI(f)
 	_, body := get(t, u, "/services")
 	mustNotContain(t, "services", body, `href="/history"`)
