@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"syscall"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/converge"
 	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/fleet"
 	"github.com/cjob/cjob/internal/sandbox"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/prodspec"
@@ -170,32 +170,28 @@ func poolChecks(ctx context.Context, f *prodspec.File) []check {
 		}
 		return []check{{Name: "staging pool", Detail: err.Error()}}
 	}
-	out := make([]check, len(hosts))
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o := engine.Options{Host: h.Docker, PingTimeout: 5 * time.Second}
-			if h.TLS != nil {
-				o.CA, o.Cert, o.Key = h.TLS.CA, h.TLS.Cert, h.TLS.Key
-			}
-			c := check{Name: "pool " + h.Name}
-			e, err := engine.Dial(ctx, o)
+	var names []string
+	for _, h := range hosts {
+		names = append(names, h.Name)
+	}
+	fl := &fleet.Fleet{Timeout: 5 * time.Second}
+	defer fl.Close()
+	set, errs := fl.Connect(ctx, f, names)
+	var out []check
+	for _, h := range hosts {
+		c := check{Name: "pool " + h.Name}
+		if m := set[h.Name]; m != nil {
+			info, err := m.Engine.Info(ctx)
 			if err != nil {
 				c.Detail = err.Error()
 			} else {
-				defer e.Close()
-				if info, err := e.Info(ctx); err != nil {
-					c.Detail = err.Error()
-				} else {
-					c.OK = true
-					c.Detail = fmt.Sprintf("%s: Docker %s, API %s, %d CPUs, %.1f GiB", h.Docker, info.ServerVersion, info.APIVersion, info.CPUs, float64(info.MemoryBytes)/(1<<30))
-				}
+				c.OK = true
+				c.Detail = fmt.Sprintf("%s: Docker %s, API %s, %d CPUs, %.1f GiB", h.Docker, info.ServerVersion, info.APIVersion, info.CPUs, float64(info.MemoryBytes)/(1<<30))
 			}
-			out[i] = c
-		}()
+		} else {
+			c.Detail = errs[h.Name].Error()
+		}
+		out = append(out, c)
 	}
-	wg.Wait()
 	return out
 }
