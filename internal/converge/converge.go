@@ -51,9 +51,6 @@ func (p *Prepared) Notes() []rewrite.Note { return p.Rewrite.Notes }
 func Prepare(ctx context.Context, eng Observer, opts Options) (*Prepared, error) {
 	f := opts.File
 	ro := opts.Rewrite
-	if ro.HostPathExists == nil {
-		ro.HostPathExists = func(p string) bool { _, err := os.Stat(p); return err == nil }
-	}
 	if ro.SandboxImage == "" {
 		_, hash, err := sandbox.Binary()
 		if err != nil {
@@ -61,7 +58,7 @@ func Prepare(ctx context.Context, eng Observer, opts Options) (*Prepared, error)
 		}
 		ro.SandboxImage = sandbox.ImageRef(hash)
 	}
-	res, err := devenv.Rewrite(f, ro)
+	res, err := rewriteDev(f, ro)
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +79,16 @@ func Prepare(ctx context.Context, eng Observer, opts Options) (*Prepared, error)
 	}
 	p := plan.Reconcile(res.Stack, obs, popts)
 	return &Prepared{File: f, Rewrite: res, Observed: obs, Plan: p}, nil
+}
+
+// rewriteDev is devenv.Rewrite with this machine's host-config paths
+// checked (unless the options say how), so that every command sees the same
+// dev stack.
+func rewriteDev(f *prodspec.File, ro devenv.Options) (*devenv.Result, error) {
+	if ro.HostPathExists == nil {
+		ro.HostPathExists = func(p string) bool { _, err := os.Stat(p); return err == nil }
+	}
+	return devenv.Rewrite(f, ro)
 }
 
 // PortFree reports whether 127.0.0.1:port can be published: nothing on this
@@ -173,7 +180,7 @@ func keepSwaps(st *stack.Stack, obs *stack.Observed, opts Options) []rewrite.Not
 			notes = append(notes, rewrite.Note{Subject: u.Job, Text: "restored: production image " + u.Spec.Image + " replaces the local build from " + dir})
 			continue
 		}
-		*u = *swapped(u, dir, image)
+		*u = *swapped(u, dir, image, c.Labels[stack.LabelSwappedTemplate])
 		notes = append(notes, rewrite.Note{Subject: u.Job, Text: "swapped: runs " + image + ", built from " + dir + " (`cjob dev restore " + u.Job + "` reverts)"})
 	}
 	return notes

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/stack"
@@ -81,7 +82,7 @@ func logs(ctx context.Context, engineOf func(string) LogReader, obs *stack.Obser
 	}
 	if !opts.Follow {
 		type line struct {
-			ts   string
+			ts   time.Time // the engine's timestamp; lines without one keep their place
 			text string
 		}
 		var lines []line
@@ -93,14 +94,17 @@ func logs(ctx context.Context, engineOf func(string) LogReader, obs *stack.Obser
 			sc := bufio.NewScanner(&buf)
 			sc.Buffer(make([]byte, 64*1024), 1024*1024)
 			for sc.Scan() {
-				ts, text, _ := strings.Cut(sc.Text(), " ")
+				raw, text, _ := strings.Cut(sc.Text(), " ")
 				if opts.Timestamps {
-					text = ts + " " + text
+					text = raw + " " + text
 				}
+				// Engines write RFC 3339 times, fixed-width or not: compare
+				// them as times, not as text.
+				ts, _ := time.Parse(time.RFC3339Nano, raw)
 				lines = append(lines, line{ts, prefix(i, c) + text})
 			}
 		}
-		sort.SliceStable(lines, func(i, j int) bool { return lines[i].ts < lines[j].ts })
+		sort.SliceStable(lines, func(i, j int) bool { return lines[i].ts.Before(lines[j].ts) })
 		for _, l := range lines {
 			if _, err := fmt.Fprintln(w, l.text); err != nil {
 				return err

@@ -67,10 +67,23 @@ func DialPool(ctx context.Context, fl *fleet.Fleet, f *prodspec.File) (*Pool, er
 	set, errs := fl.Connect(ctx, f, names)
 	if len(errs) > 0 {
 		fl.Close()
-		return nil, fmt.Errorf("%d of %d pool hosts unreachable:\n  %s", len(errs), len(hosts), strings.Join(errs.Lines(), "\n  "))
+		return nil, &PoolError{Hosts: errs, Of: len(hosts)}
 	}
 	return &Pool{Set: set, fleet: fl}, nil
 }
+
+// PoolError is every pool host that did not answer.
+type PoolError struct {
+	Hosts fleet.Errors
+	Of    int // hosts in the pool
+}
+
+func (e *PoolError) Error() string {
+	return fmt.Sprintf("%d of %d pool hosts unreachable:\n  %s", len(e.Hosts), e.Of, strings.Join(e.Hosts.Lines(), "\n  "))
+}
+
+// Unwrap gives each host's error to errors.Is and errors.As.
+func (e *PoolError) Unwrap() error { return e.Hosts }
 
 // Observe takes one snapshot of every pool engine, concurrently; any host
 // that fails fails the whole look, naming it.

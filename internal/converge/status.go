@@ -37,7 +37,7 @@ type Row struct {
 // running tasks with a check, their health checked now (probe nil:
 // health.Probe).
 func Status(ctx context.Context, eng Observer, f *prodspec.File, probe apply.Prober) ([]Row, error) {
-	res, err := devenv.Rewrite(f, devenv.Options{KeepReplicas: true, SandboxImage: "-"})
+	res, err := rewriteDev(f, devenv.Options{KeepReplicas: true, SandboxImage: "-"})
 	if err != nil {
 		return nil, err
 	}

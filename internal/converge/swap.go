@@ -72,7 +72,7 @@ type swapTarget struct {
 
 // findTargets rewrites the file and finds the running tasks of job.
 func findTargets(ctx context.Context, eng Observer, f *prodspec.File, job string) ([]swapTarget, error) {
-	res, err := devenv.Rewrite(f, devenv.Options{SandboxImage: "-", KeepReplicas: true})
+	res, err := rewriteDev(f, devenv.Options{SandboxImage: "-", KeepReplicas: true})
 	if err != nil {
 		return nil, err
 	}
@@ -165,10 +165,7 @@ func swap(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error
 	swapStart := time.Now()
 	unchanged := true
 	for _, t := range targets {
-		u := swapped(t.unit, bo.Dir, br.Image)
-		if br.Template != "" {
-			templateCommand(u, br.Template)
-		}
+		u := swapped(t.unit, bo.Dir, br.Image, br.Template)
 		composeLabels(t.stack, u)
 		res.Tasks = append(res.Tasks, u.Key)
 		if t.current.Hash() == u.Hash() && t.current.State == stack.StateRunning {
@@ -192,7 +189,7 @@ func swap(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error
 }
 
 // swapped returns a copy of u running image, labelled as swapped from dir.
-func swapped(u *stack.Unit, dir, image string) *stack.Unit {
+func swapped(u *stack.Unit, dir, image, template string) *stack.Unit {
 	c := *u
 	c.Spec.Image = image
 	c.Spec.Labels = maps.Clone(u.Spec.Labels)
@@ -201,6 +198,10 @@ func swapped(u *stack.Unit, dir, image string) *stack.Unit {
 	}
 	c.Spec.Labels[stack.LabelSwapped] = dir
 	c.Spec.Labels[stack.LabelSwappedImage] = image
+	if template != "" {
+		c.Spec.Labels[stack.LabelSwappedTemplate] = template
+		templateCommand(&c, template)
+	}
 	return &c
 }
 
@@ -283,7 +284,7 @@ func (sw swapper) replace(ctx context.Context, t swapTarget, u *stack.Unit) erro
 // Restore puts production's container back in place of the swapped jobs
 // (all swapped jobs when jobs is empty). It returns the jobs restored.
 func Restore(ctx context.Context, eng Engine, f *prodspec.File, jobs []string, opts UpOptions) ([]string, error) {
-	res, err := devenv.Rewrite(f, devenv.Options{SandboxImage: "-"})
+	res, err := rewriteDev(f, devenv.Options{SandboxImage: "-"})
 	if err != nil {
 		return nil, err
 	}
@@ -297,13 +298,19 @@ func Restore(ctx context.Context, eng Engine, f *prodspec.File, jobs []string, o
 	}
 	var restore []string
 	seen := map[string]bool{}
+	replicas := false // a restored job runs more than its first task (--replicas keep)
 	for _, c := range obs.Containers {
 		j := c.Labels[stack.LabelJob]
-		if c.Labels[stack.LabelSwapped] == "" || seen[j] || (len(want) > 0 && !want[j]) {
+		if c.Labels[stack.LabelSwapped] == "" || (len(want) > 0 && !want[j]) {
 			continue
 		}
-		seen[j] = true
-		restore = append(restore, j)
+		if c.Labels[stack.LabelTask] != "1" {
+			replicas = true
+		}
+		if !seen[j] {
+			seen[j] = true
+			restore = append(restore, j)
+		}
 	}
 	for j := range want {
 		if !seen[j] {
@@ -313,7 +320,7 @@ func Restore(ctx context.Context, eng Engine, f *prodspec.File, jobs []string, o
 	if len(restore) == 0 {
 		return nil, nil
 	}
-	prep, err := Prepare(ctx, eng, Options{File: f, Rewrite: devenv.Options{Only: restore}, Restore: restore})
+	prep, err := Prepare(ctx, eng, Options{File: f, Rewrite: devenv.Options{Only: restore, KeepReplicas: replicas}, Restore: restore})
 	if err != nil {
 		return nil, err
 	}

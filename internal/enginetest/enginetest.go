@@ -812,15 +812,18 @@ func (e *Engine) Logs(_ context.Context, id, tail string, _, timestamps bool, w 
 	lines := slices.Clone(c.Log)
 	created := c.Created
 	e.mu.Unlock()
+	first := 0
 	if n, err := parseTail(tail); err == nil && n < len(lines) {
-		lines = lines[len(lines)-n:]
+		first = len(lines) - n
 	}
 	var b bytes.Buffer
-	for i, l := range lines {
+	for i := first; i < len(lines); i++ {
 		if timestamps {
-			fmt.Fprintf(&b, "%s ", created.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano))
+			// Line i was written i ms after the container was made, in
+			// the engine's fixed-width format.
+			fmt.Fprintf(&b, "%s ", created.Add(time.Duration(i)*time.Millisecond).UTC().Format("2006-01-02T15:04:05.000000000Z07:00"))
 		}
-		b.WriteString(l + "\n")
+		b.WriteString(lines[i] + "\n")
 	}
 	_, err := w.Write(b.Bytes())
 	return err

@@ -32,8 +32,9 @@ const (
 
 	// A job swapped for a local build (`cjob dev swap`) carries these; they
 	// are part of its Spec, so `dev up` keeps them and `restore` drops them.
-	LabelSwapped      = "cjob.swapped"       // the source folder
-	LabelSwappedImage = "cjob.swapped-image" // the image built from it
+	LabelSwapped         = "cjob.swapped"          // the source folder
+	LabelSwappedImage    = "cjob.swapped-image"    // the image built from it
+	LabelSwappedTemplate = "cjob.swapped-template" // the build template, when one made the image
 )
 
 // Kind says what a unit is.
