@@ -45,11 +45,12 @@ func withPool(cmd *cobra.Command, g *global, fn func(f *prodspec.File, pool *con
 	if err != nil {
 		return err
 	}
-	pool, err := converge.DialPool(cmd.Context(), &fleet.Fleet{Timeout: 10 * time.Second}, f)
+	fl := &fleet.Fleet{Timeout: 10 * time.Second}
+	defer fl.Close()
+	pool, err := converge.DialPool(cmd.Context(), fl, f)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
 	return fn(f, pool)
 }
 

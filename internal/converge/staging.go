@@ -22,11 +22,7 @@ import (
 // Pool is the staging pool's engines, connected.
 type Pool struct {
 	fleet.Set
-	fleet *fleet.Fleet
 }
-
-// Close closes every connection.
-func (p *Pool) Close() { p.fleet.Close() }
 
 // ErrNoPool means the jobs file names no staging pool.
 var ErrNoPool = errors.New("no staging pool")
@@ -53,8 +49,9 @@ func PoolHosts(f *prodspec.File) ([]*prodspec.Host, error) {
 }
 
 // DialPool connects to every pool engine at once through fl (each within
-// its timeout; a zero Fleet dials the hosts' docker: endpoints). Every
-// unreachable host is named in the error.
+// its timeout; a zero Fleet dials the hosts' docker: endpoints), reusing
+// the connections fl holds. Every unreachable host is named in the error.
+// The caller owns fl and closes it.
 func DialPool(ctx context.Context, fl *fleet.Fleet, f *prodspec.File) (*Pool, error) {
 	hosts, err := PoolHosts(f)
 	if err != nil {
@@ -66,10 +63,9 @@ func DialPool(ctx context.Context, fl *fleet.Fleet, f *prodspec.File) (*Pool, er
 	}
 	set, errs := fl.Connect(ctx, f, names)
 	if len(errs) > 0 {
-		fl.Close()
 		return nil, &PoolError{Hosts: errs, Of: len(hosts)}
 	}
-	return &Pool{Set: set, fleet: fl}, nil
+	return &Pool{Set: set}, nil
 }
 
 // PoolError is every pool host that did not answer.

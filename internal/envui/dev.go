@@ -149,7 +149,9 @@ func (d *Dev) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	prep, err := converge.Prepare(ctx, d.Engine, converge.Options{File: f})
+	// A look needs no sandbox image (a sandbox's image is not part of its
+	// hash): the running binary is not read on every refresh.
+	prep, err := converge.Prepare(ctx, d.Engine, converge.Options{File: f, Rewrite: devenv.Options{SandboxImage: "-"}})
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +159,7 @@ func (d *Dev) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error) {
 	jobs := des.Jobs(prep.Observed, nil)
 	health := map[string]string{}
 	for _, r := range converge.Rows(ctx, prep.Rewrite.Stack, prep.Observed, d.Probe) {
-		if r.Kind == "task" {
+		if r.Kind == "task" && r.Health != "-" { // "-": not checked
 			health[rewrite.TaskKey(r.Job, r.Task)] = r.Health
 		}
 	}
@@ -279,26 +281,14 @@ func (d *Dev) Act(ctx context.Context, a ui.Action, rep progress.Reporter) ui.Re
 	case "up", "reload":
 		o := converge.Options{File: f, Rewrite: devenv.Options{Only: []string{job}}}
 		if a.Verb == "reload" {
-			o.Plan = plan.Options{Force: true}
+			// Only the job itself is recreated; its sandbox and its
+			// dependencies are left running.
+			o.Plan = plan.Options{Reload: map[string]bool{job: true}}
 		}
 		prep, perr := converge.Prepare(ctx, d.Engine, o)
 		if perr != nil {
 			err = perr
 			break
-		}
-		if a.Verb == "reload" {
-			// Only the job itself is recreated; its dependencies are
-			// left running.
-			keep := prep.Plan.Ops[:0]
-			for _, op := range prep.Plan.Ops {
-				if op.Unit == nil || op.Unit.Job == job || op.Action != plan.ActionRecreate {
-					keep = append(keep, op)
-				} else {
-					op.Action, op.Cause = plan.ActionNone, ""
-					keep = append(keep, op)
-				}
-			}
-			prep.Plan.Ops = keep
 		}
 		res, err = converge.Up(ctx, d.Engine, prep, converge.UpOptions{Reporter: rep, Probe: d.Probe})
 	case "down":

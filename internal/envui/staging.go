@@ -27,8 +27,8 @@ type Staging struct {
 	Timeout time.Duration // per pool host; 0: 5 s
 	Dial    fleet.Dialer  // how a pool host's engine is reached; nil: its docker: endpoint
 
-	mu   sync.Mutex
-	pool *converge.Pool
+	mu sync.Mutex
+	fl *fleet.Fleet // kept between looks; Connect dials only new or changed hosts
 }
 
 // NewStaging is the pool of the file load reads.
@@ -53,31 +53,36 @@ func (s *Staging) Env() ui.Env {
 	return e
 }
 
-// connect dials the pool once and keeps it; a failed look drops it.
+// connect is the pool the file names now: connections to hosts already
+// dialled are kept, hosts added to the pool or whose endpoint changed are
+// dialled; a failed look drops them all.
 func (s *Staging) connect(ctx context.Context, f *prodspec.File) (*converge.Pool, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.pool != nil {
-		return s.pool, nil
+	if s.fl == nil {
+		t := s.Timeout
+		if t == 0 {
+			t = 5 * time.Second
+		}
+		s.fl = &fleet.Fleet{Timeout: t, Dial: s.dial}
 	}
-	t := s.Timeout
-	if t == 0 {
-		t = 5 * time.Second
+	fl := s.fl
+	s.mu.Unlock()
+	return converge.DialPool(ctx, fl, f)
+}
+
+// dial is s.Dial as it is when a host is dialled.
+func (s *Staging) dial(ctx context.Context, h *prodspec.Host, timeout time.Duration) (fleet.Engine, error) {
+	if s.Dial != nil {
+		return s.Dial(ctx, h, timeout)
 	}
-	p, err := converge.DialPool(ctx, &fleet.Fleet{Timeout: t, Dial: s.Dial}, f)
-	if err != nil {
-		return nil, err
-	}
-	s.pool = p
-	return p, nil
+	return fleet.DialDocker(ctx, h, timeout)
 }
 
 func (s *Staging) drop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pool != nil {
-		s.pool.Close()
-		s.pool = nil
+	if s.fl != nil {
+		s.fl.Close()
 	}
 }
 
@@ -207,15 +212,31 @@ func (s *Staging) Act(ctx context.Context, a ui.Action, rep progress.Reporter) u
 		return ui.Result{Message: err.Error()}
 	}
 	start := time.Now()
-	job := a.Job
-	if j, jerr := f.ResolveJob(a.Job); jerr == nil {
-		job = j.FullName()
+	j, err := f.ResolveJob(a.Job)
+	if err != nil {
+		return ui.Result{Message: err.Error()}
 	}
+	job := j.FullName()
 	switch a.Verb {
 	case "up", "down", "reload":
+		// The job's volumes, on the engines its tasks run on.
+		volumes := map[string]bool{}
+		for _, u := range prep.Rewrite.Stack.Units {
+			if u.Job != job {
+				continue
+			}
+			for _, m := range u.Spec.Mounts {
+				if m.Type == "volume" {
+					volumes[stack.VolumeKey(u.Engine, m.Source)] = true
+				}
+			}
+		}
 		var keep []*plan.Op
 		for _, op := range prep.Plan.Ops {
 			mine := (op.Unit != nil && op.Unit.Job == job) || (op.Current != nil && op.Current.Labels[stack.LabelJob] == job)
+			if op.Action == plan.ActionCreateVolume && volumes[stack.VolumeKey(op.Engine, op.Subject)] && a.Verb != "down" {
+				mine = true
+			}
 			if !mine {
 				continue
 			}

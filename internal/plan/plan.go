@@ -144,6 +144,9 @@ type Options struct {
 	KeepOrphans bool
 	// Force recreates every unit.
 	Force bool
+	// Reload recreates the tasks of these jobs (full names), changed or
+	// not, and nothing else that is unchanged.
+	Reload map[string]bool
 }
 
 type builder struct {
@@ -266,6 +269,9 @@ func decide(u *stack.Unit, cs []*stack.Container, opts Options) (Action, string,
 	cur := pick(cs)
 	if opts.Force {
 		return ActionRecreate, "forced", cur
+	}
+	if u.Job != "" && opts.Reload[u.Job] {
+		return ActionRecreate, "reload", cur
 	}
 	if cur.Engine != u.Engine {
 		return ActionRecreate, "moves from " + cur.Engine + " to " + u.Engine, cur
