@@ -2,7 +2,6 @@ package prodspec
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,9 +9,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+	"github.com/cjob/cjob/internal/golden"
+)
 
 // caseFiles lists the jobs files of a testdata directory, YAML and legacy.
 func caseFiles(t *testing.T, dir string) []string {
@@ -34,24 +33,6 @@ func caseFiles(t *testing.T, dir string) []string {
 // goldenName is the golden file of a test file: case.yml -> case.golden.
 func goldenName(path string) string {
 	return strings.TrimSuffix(strings.TrimSuffix(path, ".yml"), ".pb.txt") + ".golden"
-}
-
-// checkGolden compares got with a golden file, or rewrites it with -update.
-func checkGolden(t *testing.T, golden string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./prodspec -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", golden, diff)
-	}
 }
 
 // TestErrors loads each file in testdata/errors, which must fail, and
@@ -78,7 +59,7 @@ func TestErrors(t *testing.T) {
 					t.Errorf("error without a position: %v", e)
 				}
 			}
-			checkGolden(t, goldenName(path), []byte(list.Format()))
+			golden.Check(t, goldenName(path), list.Format())
 		})
 	}
 }
@@ -101,12 +82,12 @@ func TestValid(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var golden strings.Builder
+			var got strings.Builder
 			for _, w := range f.Warnings {
-				golden.WriteString("# warning: " + w + "\n")
+				got.WriteString("# warning: " + w + "\n")
 			}
-			golden.Write(out)
-			checkGolden(t, goldenName(path), []byte(golden.String()))
+			got.Write(out)
+			golden.Check(t, goldenName(path), got.String())
 			checkRoundTrip(t, f, out)
 		})
 	}

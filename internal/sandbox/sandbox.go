@@ -177,7 +177,7 @@ func RemoveInTask(containerID string, paths []string) error {
 	root := "/proc/" + pid + "/root"
 	var failed []string
 	for _, p := range paths {
-		if !strings.HasPrefix(p, "/") || strings.Contains(p, "..") {
+		if !strings.HasPrefix(p, "/") || strings.Contains(p, "..") || strings.Trim(p, "/") == "" {
 			failed = append(failed, p+": not an absolute clean path")
 			continue
 		}
@@ -192,6 +192,10 @@ func RemoveInTask(containerID string, paths []string) error {
 }
 
 func findPID(containerID string) (string, error) {
+	if containerID == "" {
+		// Every cgroup file contains "": it would match any process.
+		return "", errors.New("no container ID")
+	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return "", err

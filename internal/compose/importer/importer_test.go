@@ -3,16 +3,13 @@ package importer
 import (
 	"bytes"
 	"context"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/cjob/cjob/internal/golden"
 	"github.com/cjob/cjob/prodspec"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 type importCase struct {
 	name     string
@@ -43,9 +40,10 @@ func runCase(t *testing.T, c importCase) *Result {
 	return res
 }
 
-// golden is the YAML, then the warnings, with this machine's testdata path
-// replaced by $TESTDATA.
-func golden(t *testing.T, res *Result) []byte {
+// goldenText is the YAML, then the warnings, with this machine's testdata
+// path replaced by $TESTDATA.
+func goldenText(t *testing.T, res *Result) []byte {
+	t.Helper()
 	abs, err := filepath.Abs("testdata")
 	if err != nil {
 		t.Fatal(err)
@@ -64,21 +62,7 @@ func TestImportGolden(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			res := runCase(t, c)
-			got := golden(t, res)
-			path := filepath.Join("testdata", c.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("output differs from %s (go test -update to accept):\n%s", path, got)
-			}
+			golden.Check(t, filepath.Join("testdata", c.name+".golden"), string(goldenText(t, res)))
 		})
 	}
 }
@@ -120,7 +104,7 @@ func TestImportLoadsAndRoundTrips(t *testing.T) {
 func TestImportDeterministic(t *testing.T) {
 	for _, c := range cases {
 		a, b := runCase(t, c), runCase(t, c)
-		if !bytes.Equal(golden(t, a), golden(t, b)) {
+		if !bytes.Equal(goldenText(t, a), goldenText(t, b)) {
 			t.Errorf("%s: two imports differ", c.name)
 		}
 	}
