@@ -95,7 +95,7 @@ func (w Waiter) WaitTask(ctx context.Context, u *stack.Unit, id, sandboxIP strin
 			return "", ctx.Err()
 		}
 		if w.Now().After(deadline) {
-			return "", fmt.Errorf("not healthy after %s: %v", health.Deadline(c).Round(time.Second), lastErr)
+			return "", fmt.Errorf("not healthy after %s: %v", roundDuration(health.Deadline(c)), lastErr)
 		}
 		select {
 		case <-time.After(health.Backoff(attempt, c.Interval)):
@@ -185,4 +185,13 @@ func cause(c string) string {
 		return ""
 	}
 	return " (" + c + ")"
+}
+
+// roundDuration is d as people read it: whole seconds, or milliseconds
+// below a second.
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
 }

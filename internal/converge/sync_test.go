@@ -156,7 +156,7 @@ func TestSync(t *testing.T) {
 				return errors.New("connection refused")
 			},
 			wantFiles: map[string]string{"/srv/www/app.css": "body{}"},
-			wantErr:   "svc.api/1 after restart: not healthy after 0s: connection refused",
+			wantErr:   "svc.api/1 after restart: not healthy after 100ms: connection refused",
 		},
 		{
 			name:        "nothing to copy or remove",

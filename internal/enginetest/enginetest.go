@@ -13,6 +13,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -555,7 +557,9 @@ func (e *Engine) Create(_ context.Context, r stack.CreateRequest) (string, error
 		return "", fmt.Errorf("create %s: the name is already in use", r.Name)
 	}
 	e.nextID++
-	id := fmt.Sprintf("%064x", e.nextID)
+	// IDs are unique across engines, as real ones are.
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d", e.Name, e.nextID))
+	id := hex.EncodeToString(sum[:])
 	c := &Container{ID: id, Name: r.Name, Image: r.Spec.Image, Spec: r.Spec, Labels: maps.Clone(r.Labels), State: stack.StateCreated, Created: e.now()}
 	if l, ok := e.logs[r.Name]; ok {
 		c.Log = slices.Clone(l)

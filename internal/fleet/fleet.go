@@ -214,6 +214,39 @@ func (fl *Fleet) Connect(ctx context.Context, f *prodspec.File, names []string) 
 	return out, errs
 }
 
+// Check is Connect that also asks every kept connection whether its engine
+// still answers (within the timeout): what must hold before a change is
+// recorded for the hosts. A host that does not answer is dropped and in the
+// errors.
+func (fl *Fleet) Check(ctx context.Context, f *prodspec.File, names []string) (Set, Errors) {
+	set, errs := fl.Connect(ctx, f, names)
+	timeout := fl.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, m := range set {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ictx, cancel := context.WithTimeout(ctx, timeout)
+			_, err := m.Engine.Info(ictx)
+			cancel()
+			if err == nil {
+				return
+			}
+			fl.Drop(name)
+			mu.Lock()
+			defer mu.Unlock()
+			delete(set, name)
+			errs[name] = fmt.Errorf("host %s (%s) unreachable: %w", name, m.Docker, err)
+		}()
+	}
+	wg.Wait()
+	return set, errs
+}
+
 func connect(ctx context.Context, dial Dialer, h *prodspec.Host, timeout time.Duration) (*Member, error) {
 	e, err := dial(ctx, h, timeout)
 	if err != nil {

@@ -8,7 +8,6 @@
 package localstate
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -167,11 +166,9 @@ func (e Env) Events(limit int) ([]store.Event, error) {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 	var out []store.Event
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
+	for line := range bytes.Lines(b) {
 		var ev store.Event
-		if json.Unmarshal(sc.Bytes(), &ev) == nil {
+		if json.Unmarshal(line, &ev) == nil {
 			out = append(out, ev)
 		}
 	}

@@ -357,7 +357,7 @@ func (d *Deployer) RollingUpdate(ctx context.Context, t Target, job string, o Ro
 			out.Version = versionOf(before)
 			if rerr != nil {
 				out.Failures = append(out.Failures, "rollback: "+rerr.Error())
-				return out, sc.warnings, fmt.Errorf("rolling update of %s failed at task %d, and rolling back failed too: %v; the job is partly on version %d: check `cjob status %s`", job, batch[0].Task, rerr, t.Version, job)
+				return out, sc.warnings, fmt.Errorf("rolling update of %s failed at task %d, and rolling back failed too: %v; the job may be partly on version %d: check `cjob status %s`", job, batch[0].Task, rerr, t.Version, job)
 			}
 			out.RolledBack = true
 			return out, sc.warnings, fmt.Errorf("rolling update of %s failed at task %d (%s); the %d task(s) already replaced were rolled back, so the job runs its previous version", job, batch[0].Task, firstLine(out.Failures), len(touched))
@@ -431,9 +431,22 @@ type rollback struct {
 // rollback puts each touched unit back as its old container was: same spec,
 // same version label. A task that had no container before is removed.
 func (d *Deployer) rollback(ctx context.Context, rb rollback, rep progress.Reporter) error {
-	fresh, oerrs := rb.set.Observe(ctx, rb.project, Env)
+	// Only the hosts the job's tasks were or are on matter: one that the job
+	// does not use going down does not stop the rollback.
+	hosts := fleet.Set{}
+	for _, u := range rb.touched {
+		if m := rb.set[u.Engine]; m != nil {
+			hosts[u.Engine] = m
+		}
+		for _, c := range rb.before[u.Key] {
+			if m := rb.set[c.Engine]; m != nil {
+				hosts[c.Engine] = m
+			}
+		}
+	}
+	fresh, oerrs := hosts.Observe(ctx, rb.project, Env)
 	if len(oerrs) > 0 {
-		return HostsError(oerrs)
+		return oerrs
 	}
 	obs := filterJob(fresh, rb.job)
 	var units []*stack.Unit
@@ -461,7 +474,12 @@ func (d *Deployer) rollback(ctx context.Context, rb rollback, rep progress.Repor
 	for _, c := range remove {
 		p.Ops = append(p.Ops, &plan.Op{ID: len(p.Ops) + 1, Action: plan.ActionRemove, Subject: c.Key(), Current: c, Engine: c.Engine, Cause: "not there before the update"})
 	}
-	return d.run(ctx, p, rb.set, rep).Err()
+	res := d.run(ctx, p, rb.set, rep)
+	if err := res.Err(); err != nil {
+		// Say why, not only which tasks.
+		return fmt.Errorf("%w (%s)", err, firstLine(failures(res)))
+	}
+	return nil
 }
 
 func report(rep progress.Reporter, unit string, s progress.Status, text string) {
@@ -511,7 +529,7 @@ func (d *Deployer) Preflight(ctx context.Context, f *prodspec.File, job string) 
 	for _, t := range j.Tasks {
 		names = append(names, t.Host)
 	}
-	if _, errs := d.Fleet.Connect(ctx, f, names); len(errs) > 0 {
+	if _, errs := d.Fleet.Check(ctx, f, names); len(errs) > 0 {
 		return HostsError(errs)
 	}
 	return nil
