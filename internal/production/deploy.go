@@ -340,7 +340,9 @@ func (d *Deployer) RollingUpdate(ctx context.Context, t Target, job string, o Ro
 			}
 			continue
 		}
-		touched = append(touched, batch...)
+		// The rollback waits for the old tasks with the job's own check,
+		// not the one cut to HealthTimeout for the new ones.
+		touched = append(touched, units[i:min(i+o.MaxParallel, len(units))]...)
 		res := d.run(ctx, p, sc.set, rep)
 		out.Changed += res.Done
 		if err := res.Err(); err != nil || ctx.Err() != nil {
