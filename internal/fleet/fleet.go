@@ -110,9 +110,7 @@ func (s Set) Observe(ctx context.Context, project string, env stack.Env) (*stack
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for name, m := range s {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			o, err := m.Engine.Observe(ctx, project, env, "")
 			mu.Lock()
 			defer mu.Unlock()
@@ -121,7 +119,7 @@ func (s Set) Observe(ctx context.Context, project string, env stack.Env) (*stack
 				return
 			}
 			all.Add(name, o)
-		}()
+		})
 	}
 	wg.Wait()
 	all.Sort()
@@ -191,9 +189,7 @@ func (fl *Fleet) Connect(ctx context.Context, f *prodspec.File, names []string) 
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, h := range dial {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			m, err := connect(ctx, dialer, h, timeout)
 			mu.Lock()
 			defer mu.Unlock()
@@ -208,7 +204,7 @@ func (fl *Fleet) Connect(ctx context.Context, f *prodspec.File, names []string) 
 			}
 			fl.conns[h.Name] = &conn{endpoint: endpointKey(h), m: m}
 			fl.mu.Unlock()
-		}()
+		})
 	}
 	wg.Wait()
 	return out, errs
@@ -227,9 +223,7 @@ func (fl *Fleet) Check(ctx context.Context, f *prodspec.File, names []string) (S
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for name, m := range set {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			ictx, cancel := context.WithTimeout(ctx, timeout)
 			_, err := m.Engine.Info(ictx)
 			cancel()
@@ -241,7 +235,7 @@ func (fl *Fleet) Check(ctx context.Context, f *prodspec.File, names []string) (S
 			defer mu.Unlock()
 			delete(set, name)
 			errs[name] = fmt.Errorf("host %s (%s) unreachable: %w", name, m.Docker, err)
-		}()
+		})
 	}
 	wg.Wait()
 	return set, errs
