@@ -2,11 +2,8 @@
 GO      ?= go
 BIN     ?= bin/cjob
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-# The host sandbox image is made from the cjob binary itself, so it must be
-# static.
-export CGO_ENABLED = 0
 
-.PHONY: build demo demo-down test unit e2e bench fuzz proto vet clean screenshots
+.PHONY: build demo demo-down test unit e2e bench fuzz proto vet clean screenshots payloads
 
 build:
 	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/cjob
@@ -48,6 +45,11 @@ screenshots:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./prodspec/
+
+# The host sandbox programs every cjob build carries (internal/sandbox/payload),
+# rebuilt reproducibly from cmd/cjob-sandbox; commit the result.
+payloads:
+	$(GO) run ./internal/sandbox/mkpayload -o internal/sandbox/payload
 
 proto:
 	cd prodspec/legacy && $(GO) generate ./...

@@ -181,7 +181,7 @@ func finishLine(f *prodspec.File) []string {
 // waitAnswers polls from inside the stack (the host sandbox container
 // `probeFrom`, which holds the cjob binary) until every target answers.
 func waitAnswers(ctx context.Context, eng *engine.Engine, probeFrom string, targets []string, start time.Time) (time.Duration, error) {
-	cmd := append([]string{"/cjob", "sandbox", "probe", "--timeout", "1s"}, targets...)
+	cmd := append([]string{"/cjob-sandbox", "probe", "--timeout", "1s"}, targets...)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		code, out, err := eng.Exec(ctx, probeFrom, cmd)

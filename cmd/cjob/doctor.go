@@ -91,11 +91,6 @@ func runDoctor(ctx context.Context, g *global) []check {
 	} else {
 		add("jobs file", true, "%s: project %s, %d jobs on %d hosts", g.jobsFile, f.Project, len(f.Jobs()), len(f.Hosts))
 	}
-	if _, hash, err := sandbox.Binary(); err != nil {
-		add("cjob binary", false, "%v", err)
-	} else {
-		add("cjob binary", true, "static; host sandbox image %s", sandbox.ImageRef(hash))
-	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if ferr == nil {
@@ -112,7 +107,14 @@ func runDoctor(ctx context.Context, g *global) []check {
 		add("engine", false, "%v", err)
 		return out
 	}
-	add("engine", true, "%s: Docker %s, API %s, %d CPUs, %.1f GiB", info.Host, info.ServerVersion, info.APIVersion, info.CPUs, float64(info.MemoryBytes)/(1<<30))
+	add("engine", true, "%s: Docker %s, API %s, %s, %d CPUs, %.1f GiB", info.Host, info.ServerVersion, info.APIVersion, info.Arch, info.CPUs, float64(info.MemoryBytes)/(1<<30))
+	if arch, err := sandbox.Arch(info.Arch); err != nil {
+		add("host sandbox", false, "%v", err)
+	} else if _, hash, err := sandbox.Payload(arch); err != nil {
+		add("host sandbox", false, "%v", err)
+	} else {
+		add("host sandbox", true, "image %s for linux/%s, made locally from the cjob-sandbox this cjob carries", sandbox.ImageRef(hash), arch)
+	}
 	var st syscall.Statfs_t
 	if err := syscall.Statfs("/var/lib/docker", &st); err == nil {
 		free := float64(st.Bavail) * float64(st.Bsize) / (1 << 30)

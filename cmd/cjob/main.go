@@ -87,7 +87,7 @@ is outdated, and roll jobs out with up, update, rolling-update and rollback.`,
 		c.GroupID = "file"
 		root.AddCommand(c)
 	}
-	root.AddCommand(newSandbox(), newServeStatic())
+	root.AddCommand(newSandbox(g))
 	addJobsFlag(root, g)
 	for _, path := range [][]string{{"up"}, {"down"}, {"reload"}, {"update"}, {"rolling-update"}, {"rollback"}, {"status"}, {"history"}, {"logs"}, {"events"}, {"dev", "up"}, {"dev", "plan"}, {"dev", "explain"}, {"dev", "down"}, {"dev", "logs"}, {"dev", "restore"}, {"staging", "logs"}} {
 		if c, _, err := root.Find(path); err == nil {
@@ -113,7 +113,7 @@ func addJobsFlag(c *cobra.Command, g *global) {
 	for _, sub := range c.Commands() {
 		addJobsFlag(sub, g)
 	}
-	if c.RunE == nil || c.Name() == "sandbox" || c.Name() == "serve-static" || c.Name() == "import" || c.Name() == "server" || c.Name() == "logs" && c.Parent() == c.Root() || c.Parent() != nil && c.Parent().Name() == "sandbox" {
+	if c.RunE == nil || c.Name() == "sandbox" || c.Name() == "import" || c.Name() == "server" || c.Name() == "logs" && c.Parent() == c.Root() || c.Parent() != nil && c.Parent().Name() == "sandbox" {
 		return
 	}
 	const usage = "production jobs file (YAML, or the legacy protobuf text format)"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -10,43 +9,20 @@ import (
 	"github.com/cjob/cjob/internal/sandbox"
 )
 
-func newSandbox() *cobra.Command {
+func newSandbox(g *global) *cobra.Command {
 	c := &cobra.Command{
 		Use:    "sandbox",
-		Short:  "Run as a host sandbox (PID 1 of a dev host; used inside the sandbox image)",
+		Short:  "The host sandbox image (cjob-sandbox, for the engine's architecture)",
 		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return sandbox.Run()
-		},
 	}
-	var timeout time.Duration
-	probe := &cobra.Command{
-		Use:     "probe URL...",
-		Short:   "Check from inside the stack that each http:// URL or tcp://host:port answers",
-		Example: `  docker exec coding-dev.host.edge-1 /cjob sandbox probe http://core-app-1:8000/healthz tcp://data-1:6379`,
-		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return sandbox.Probe(cmd.Context(), cmd.OutOrStdout(), args, timeout)
-		},
-	}
-	probe.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "per target")
-	var container string
-	rm := &cobra.Command{
-		Use:   "rm --container ID PATH...",
-		Short: "Remove paths from a task that shares this sandbox (used by dev swap --sync)",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return sandbox.RemoveInTask(container, args)
-		},
-	}
-	rm.Flags().StringVar(&container, "container", "", "full ID of the task's container")
 	image := &cobra.Command{
 		Use:   "image",
-		Short: "Make the host sandbox image from this binary if the engine lacks it, and print its name",
-		Args:  cobra.NoArgs,
+		Short: "Make the host sandbox image if the engine lacks it, and print its name",
+		Example: `  cjob sandbox image
+  docker exec coding-dev.host.edge-1 /cjob-sandbox probe http://core-app-1:8000/healthz tcp://data-1:6379`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, err := engine.Dial(cmd.Context(), engine.Options{})
+			eng, err := engine.Dial(cmd.Context(), engine.Options{Host: g.host})
 			if err != nil {
 				return err
 			}
@@ -59,6 +35,6 @@ func newSandbox() *cobra.Command {
 			return nil
 		},
 	}
-	c.AddCommand(probe, rm, image)
+	c.AddCommand(image)
 	return c
 }

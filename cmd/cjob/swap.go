@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
@@ -219,33 +218,6 @@ func newDevRestore(g *global) *cobra.Command {
 	}
 	c.Flags().BoolVar(&all, "all", false, "restore every swapped job")
 	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
-	return c
-}
-
-func newServeStatic() *cobra.Command {
-	var listen string
-	c := &cobra.Command{
-		Use:    "serve-static DIR",
-		Short:  "Serve a folder over HTTP (the static template's server)",
-		Hidden: true,
-		Args:   cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			mux := http.NewServeMux()
-			mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-			mux.Handle("/", http.FileServer(http.Dir(args[0])))
-			fmt.Fprintf(cmd.OutOrStdout(), "serving %s on %s\n", args[0], listen)
-			srv := &http.Server{Addr: listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-			go func() {
-				<-cmd.Context().Done()
-				srv.Close()
-			}()
-			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		},
-	}
-	c.Flags().StringVar(&listen, "listen", ":8080", "address to listen on")
 	return c
 }
 

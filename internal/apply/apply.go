@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/cjob/cjob/internal/engine"
-	"github.com/cjob/cjob/internal/health"
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/stack"
@@ -62,7 +61,7 @@ type Prober func(ctx context.Context, c *stack.Check, ip string) error
 type Options struct {
 	Parallel int               // engine calls in flight at once; 0 means 16
 	Reporter progress.Reporter // nil: no progress output
-	Probe    Prober            // nil: health.Probe
+	Probe    Prober            // nil: from inside the host sandbox for dev tasks, else health.Probe (see Waiter)
 	// StopTimeout bounds graceful stops during removal; 0 uses the unit's own.
 	StopTimeout time.Duration
 	// Now is the clock; nil means time.Now.
@@ -161,9 +160,6 @@ type pull struct {
 func Run(ctx context.Context, p *plan.Plan, engines Engines, opts Options) *Result {
 	if opts.Parallel <= 0 {
 		opts.Parallel = 16
-	}
-	if opts.Probe == nil {
-		opts.Probe = health.Probe
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,4 +246,77 @@ func TestRunErrWrapsEachFailure(t *testing.T) {
 	if err.Error() != "1 failed: host/h; 4 not started because a dependency failed" {
 		t.Errorf("message %q", err)
 	}
+}
+
+// TestRunChecksFromInsideTheSandbox: with no Probe, a dev task's HTTP and
+// TCP checks run inside its host sandbox through the engine (an exec of
+// cjob-sandbox wait), so no route from cjob's machine is needed.
+func TestRunChecksFromInsideTheSandbox(t *testing.T) {
+	t.Run("healthy", func(t *testing.T) {
+		f := newFake()
+		var execs []string
+		var mu sync.Mutex
+		f.OnExec(func(c *enginetest.Container, cmd []string) (int, string) {
+			mu.Lock()
+			defer mu.Unlock()
+			execs = append(execs, c.Name+": "+strings.Join(cmd, " "))
+			return 0, "ok " + cmd[len(cmd)-1] + " after 12ms\n"
+		})
+		p := plan.Reconcile(testStack(), &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
+		if err := Run(context.Background(), p, One(f), Options{}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(execs)
+		// One exec per task (api, db, mail, web), in the sandbox they join.
+		want := slices.Repeat([]string{"sb: /cjob-sandbox wait --timeout 2s --interval 10ms --deadline 30ms tcp://127.0.0.1:80"}, 4)
+		if diff := cmp.Diff(want, execs); diff != "" {
+			t.Errorf("execs (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("not healthy says why", func(t *testing.T) {
+		f := newFake()
+		f.OnExec(func(c *enginetest.Container, cmd []string) (int, string) {
+			return 1, "FAIL tcp://127.0.0.1:80: dial tcp 127.0.0.1:80: connect: connection refused\n"
+		})
+		p := plan.Reconcile(testStack(), &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
+		res := Run(context.Background(), p, One(f), Options{})
+		if len(res.Failures) != 2 {
+			t.Fatalf("failures %+v, want db and mail", res.Failures)
+		}
+		for _, fl := range res.Failures {
+			if got := fl.Err.Error(); got != "not healthy after 30ms: dial tcp 127.0.0.1:80: connect: connection refused" {
+				t.Errorf("%s: %q", fl.Subject, got)
+			}
+		}
+	})
+	t.Run("a task that dies while checked fails at once", func(t *testing.T) {
+		f := newFake()
+		release := make(chan struct{})
+		f.OnExec(func(c *enginetest.Container, cmd []string) (int, string) {
+			<-release // the check inside hangs
+			return 1, ""
+		})
+		defer close(release)
+		s := testStack()
+		s.Units = []*stack.Unit{s.Unit("host/h"), s.Unit("db/1")}
+		s.Unit("db/1").Health.Retries = 10000 // its own deadline is far away
+		p := plan.Reconcile(s, &stack.Observed{Volumes: map[string]bool{}}, plan.Options{})
+		go func() {
+			for range 200 {
+				time.Sleep(20 * time.Millisecond)
+				if _, ok := f.Container("db"); ok {
+					f.Kill("db", 137)
+					return
+				}
+			}
+		}()
+		start := time.Now()
+		res := Run(context.Background(), p, One(f), Options{})
+		if len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Err.Error(), "exited with code 137") {
+			t.Errorf("failures %+v, want db exited", res.Failures)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("took %s to notice the task died", d)
+		}
+	})
 }

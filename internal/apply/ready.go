@@ -2,7 +2,10 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,8 +18,12 @@ import (
 type Waiter struct {
 	Engine  Engine
 	Network string
-	Probe   Prober           // nil: health.Probe
-	Now     func() time.Time // nil: time.Now
+	// Probe makes HTTP and TCP checks from cjob's side, at the sandbox's
+	// address. nil: a task that joins a host sandbox is checked from inside
+	// it, through the engine (an exec of cjob-sandbox, no route from this
+	// machine needed); any other unit with health.Probe.
+	Probe Prober
+	Now   func() time.Time // nil: time.Now
 	// Call wraps each engine call (the executor bounds parallelism with
 	// it); nil calls directly.
 	Call func(ctx context.Context, f func() error) error
@@ -30,6 +37,7 @@ type Waiter struct {
 // It returns the text of the final state ("healthy", "listening",
 // "completed", "running").
 func (w Waiter) WaitTask(ctx context.Context, u *stack.Unit, id, sandboxIP string) (string, error) {
+	inside := w.Probe == nil && u.Spec.JoinSandbox != "" && u.Health != nil && len(u.Health.Cmd) == 0
 	if w.Probe == nil {
 		w.Probe = health.Probe
 	}
@@ -49,6 +57,9 @@ func (w Waiter) WaitTask(ctx context.Context, u *stack.Unit, id, sandboxIP strin
 		return "running", nil
 	}
 	w.Working("Waiting healthy")
+	if inside {
+		return w.waitInside(ctx, u, id)
+	}
 	c := u.Health
 	start := w.Now()
 	deadline := start.Add(health.Deadline(c))
@@ -63,11 +74,7 @@ func (w Waiter) WaitTask(ctx context.Context, u *stack.Unit, id, sandboxIP strin
 				return "", err
 			}
 			if st.State == stack.StateExited {
-				msg := fmt.Sprintf("exited with code %d before it was healthy", st.ExitCode)
-				if st.OOM {
-					msg += " (out of memory)"
-				}
-				return "", fmt.Errorf("%s", msg)
+				return "", exitedEarly(st)
 			}
 		}
 		var err error
@@ -103,6 +110,99 @@ func (w Waiter) WaitTask(ctx context.Context, u *stack.Unit, id, sandboxIP strin
 			return "", ctx.Err()
 		}
 	}
+}
+
+// Target is what a check dials from inside the task's network namespace:
+// http://127.0.0.1:PORT/PATH or tcp://127.0.0.1:PORT.
+func Target(c *stack.Check) string {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port))
+	if c.HTTP != "" {
+		return "http://" + addr + c.HTTP
+	}
+	return "tcp://" + addr
+}
+
+// WaitCommand is the cjob-sandbox command that waits, inside a host
+// sandbox, until the check passes or its deadline is past.
+func WaitCommand(c *stack.Check) []string {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	interval := c.Interval
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	return []string{"/cjob-sandbox", "wait", "--timeout", timeout.String(), "--interval", interval.String(),
+		"--deadline", health.Deadline(c).String(), Target(c)}
+}
+
+// waitInside waits for the task's check from inside its host sandbox: one
+// exec of `cjob-sandbox wait`, which retries there, while the task's own
+// state is watched here (a task that exits fails at once).
+func (w Waiter) waitInside(ctx context.Context, u *stack.Unit, id string) (string, error) {
+	c := u.Health
+	ectx, cancel := context.WithTimeout(ctx, health.Deadline(c)+30*time.Second)
+	defer cancel()
+	type result struct {
+		code int
+		out  string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, err := w.Engine.Exec(ectx, u.Spec.JoinSandbox, WaitCommand(c))
+		done <- result{code, out, err}
+	}()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-done:
+			switch {
+			case r.err != nil:
+				return "", fmt.Errorf("check through host sandbox %s: %w", u.Spec.JoinSandbox, r.err)
+			case r.code != 0:
+				return "", fmt.Errorf("not healthy after %s: %s", roundDuration(health.Deadline(c)), lastLine(r.out, c))
+			case c.Implicit:
+				return "listening", nil
+			}
+			return "healthy", nil
+		case <-tick.C:
+			st, err := w.inspect(ctx, id)
+			if err != nil {
+				return "", err
+			}
+			if st.State == stack.StateExited {
+				return "", exitedEarly(st)
+			}
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
+
+// lastLine is the reason cjob-sandbox wait gave ("FAIL TARGET: why").
+func lastLine(out string, c *stack.Check) string {
+	out = strings.TrimSpace(out)
+	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
+		out = out[i+1:]
+	}
+	if rest, ok := strings.CutPrefix(out, "FAIL "+Target(c)+": "); ok {
+		return rest
+	}
+	if out == "" {
+		return "no answer"
+	}
+	return out
+}
+
+func exitedEarly(st stack.Status) error {
+	msg := fmt.Sprintf("exited with code %d before it was healthy", st.ExitCode)
+	if st.OOM {
+		msg += " (out of memory)"
+	}
+	return errors.New(msg)
 }
 
 func (w Waiter) waitExit(ctx context.Context, id string) (string, error) {

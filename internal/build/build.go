@@ -67,7 +67,7 @@ type Options struct {
 	// build, npm, mvn), then the engine's. Nil discards it.
 	Log io.Writer
 	// StaticServer is a static binary that serves a folder, for the static
-	// template: it runs as /cjob serve-static /site --listen :PORT.
+	// template (cjob-sandbox): it runs as /cjob-sandbox serve-static /site --listen :PORT.
 	StaticServer []byte
 }
 
@@ -470,7 +470,7 @@ func (p *plan) hostBuild(ctx context.Context, log io.Writer, tmp string, tree []
 			return nil, errors.New("the static template needs a static file server binary (Options.StaticServer)")
 		}
 		es := append([]entry{df}, prefixed("rootfs/site", tree, now)...)
-		return append(es, entry{name: "rootfs/cjob", data: p.opts.StaticServer, mode: 0o755, mtime: now}), nil
+		return append(es, entry{name: "rootfs/cjob-sandbox", data: p.opts.StaticServer, mode: 0o755, mtime: now}), nil
 
 	case "node":
 		if p.tool == "npm" {

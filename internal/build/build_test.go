@@ -183,9 +183,9 @@ func TestDescribe(t *testing.T) {
 		{name: "go base", opts: Options{Base: "gcr.io/distroless/static"}, template: "go",
 			want: []string{"FROM gcr.io/distroless/static"}},
 		{name: "static default port", opts: Options{Template: "static"}, template: "static",
-			want: []string{"FROM scratch", "COPY rootfs /", `CMD ["/cjob", "serve-static", "/site", "--listen", ":8080"]`}},
+			want: []string{"FROM scratch", "COPY rootfs /", `CMD ["/cjob-sandbox", "serve-static", "/site", "--listen", ":8080"]`}},
 		{name: "static port", opts: Options{Template: "static", Port: 9000}, template: "static",
-			want: []string{`CMD ["/cjob", "serve-static", "/site", "--listen", ":9000"]`}},
+			want: []string{`CMD ["/cjob-sandbox", "serve-static", "/site", "--listen", ":9000"]`}},
 		{name: "node", opts: Options{Template: "node"}, template: "node",
 			want: []string{"FROM node:20-alpine", "WORKDIR /app", "COPY app /app", `CMD ["node", "index.js"]`}},
 		{name: "java", opts: Options{Template: "java", Base: "eclipse-temurin:21-jre"}, template: "java",
@@ -560,11 +560,11 @@ func TestStaticContext(t *testing.T) {
 	if res.Template != "static" {
 		t.Fatalf("template %q", res.Template)
 	}
-	want := []string{"Dockerfile", "rootfs/", "rootfs/site/", "rootfs/site/.dockerignore", "rootfs/site/css/", "rootfs/site/css/site.css", "rootfs/site/index.html", "rootfs/cjob"}
+	want := []string{"Dockerfile", "rootfs/", "rootfs/site/", "rootfs/site/.dockerignore", "rootfs/site/css/", "rootfs/site/css/site.css", "rootfs/site/index.html", "rootfs/cjob-sandbox"}
 	if !slices.Equal(eng.names, want) {
 		t.Errorf("context\n got %q\nwant %q", eng.names, want)
 	}
-	if c := eng.files["rootfs/cjob"]; c.mode != 0o755 || c.data != "\x7fELF" {
+	if c := eng.files["rootfs/cjob-sandbox"]; c.mode != 0o755 || c.data != "\x7fELF" {
 		t.Errorf("server: %+v", c)
 	}
 	if !strings.Contains(eng.files["Dockerfile"].data, `":3000"`) {

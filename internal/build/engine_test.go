@@ -284,7 +284,7 @@ import (
 	"os"
 )
 
-// A stand-in for "cjob serve-static DIR --listen ADDR".
+// A stand-in for "cjob-sandbox serve-static DIR --listen ADDR".
 func main() {
 	http.ListenAndServe(os.Args[4], http.FileServer(http.Dir(os.Args[2])))
 }
@@ -300,7 +300,7 @@ func main() {
 	if res.Template != "static" {
 		t.Errorf("template %q", res.Template)
 	}
-	if cfg := inspect(t, res.Image); !slices.Equal(cfg.Cmd, []string{"/cjob", "serve-static", "/site", "--listen", ":8081"}) {
+	if cfg := inspect(t, res.Image); !slices.Equal(cfg.Cmd, []string{"/cjob-sandbox", "serve-static", "/site", "--listen", ":8081"}) {
 		t.Errorf("Cmd %q", cfg.Cmd)
 	}
 	if got := serveAndGet(t, res.Image, 8081, "/"); !strings.Contains(got, "hello static") {

@@ -52,11 +52,9 @@ func Prepare(ctx context.Context, eng Observer, opts Options) (*Prepared, error)
 	f := opts.File
 	ro := opts.Rewrite
 	if ro.SandboxImage == "" {
-		_, hash, err := sandbox.Binary()
-		if err != nil {
-			return nil, err
-		}
-		ro.SandboxImage = sandbox.ImageRef(hash)
+		// The image for the engine's architecture is made (and named) by
+		// Up; it is not part of a sandbox's hash.
+		ro.SandboxImage = sandbox.Name
 	}
 	res, err := rewriteDev(f, ro)
 	if err != nil {
@@ -110,12 +108,18 @@ type UpOptions struct {
 	Probe    apply.Prober // nil: health.Probe
 }
 
-// Up applies a prepared plan: it makes the sandbox image if needed, then
-// runs the plan.
+// Up applies a prepared plan: it makes the sandbox image for the engine's
+// architecture if needed (sandboxes to create run it), then runs the plan.
 func Up(ctx context.Context, eng Engine, p *Prepared, opts UpOptions) (*apply.Result, error) {
 	if !p.Plan.Empty() {
-		if _, err := sandbox.Ensure(ctx, eng); err != nil {
+		ref, err := sandbox.Ensure(ctx, eng)
+		if err != nil {
 			return nil, err
+		}
+		for _, op := range p.Plan.Ops {
+			if op.Unit != nil && op.Unit.Kind == stack.KindSandbox {
+				op.Unit.Spec.Image = ref
+			}
 		}
 	}
 	res := apply.Run(ctx, p.Plan, apply.One(eng), apply.Options{Parallel: opts.Parallel, Reporter: opts.Reporter, Probe: opts.Probe})

@@ -21,9 +21,15 @@ import (
 	"github.com/cjob/cjob/prodspec"
 )
 
-// sandboxImage is the host sandbox image the tests' stacks use. Prepare is
-// always given it, so that preparing never reads the test binary.
-const sandboxImage = "cjob-sandbox:test"
+// sandboxImage is the host sandbox image Up makes on enginetest (amd64);
+// Prepare is given it, so plans name it as Up will.
+var sandboxImage = func() string {
+	_, hash, err := sandbox.Payload("amd64") // enginetest reports amd64
+	if err != nil {
+		panic(err)
+	}
+	return sandbox.ImageRef(hash)
+}()
 
 // healthy is a probe that answers at once without the network: every
 // HTTP and TCP check passes.
@@ -31,43 +37,6 @@ func healthy(context.Context, *stack.Check, string) error { return nil }
 
 // allFree says every local port can be published, without binding one.
 func allFree(int) bool { return true }
-
-// binaryErr is what sandbox.Binary says about the running test binary.
-//
-// converge.Up calls sandbox.Ensure, which reads the running binary to make
-// the host sandbox image and refuses a dynamically linked one
-// (sandbox.ErrDynamicBinary). Whether `go test` links this test binary
-// statically depends on the environment (CGO_ENABLED=0, as the Makefile
-// exports, gives a static binary; a plain `go test` with a C compiler
-// usually does not), and holding the image in the engine does not help:
-// Ensure reads the binary before it asks the engine. So the tests do not
-// depend on it:
-//
-//   - with a static binary, up calls converge.Up for real (and
-//     TestUpMakesSandboxImage checks the image it makes);
-//   - with a dynamic one, up makes the very apply.Run call Up makes after
-//     sandbox.Ensure, on an engine that already holds the sandbox image the
-//     stacks use (sandboxImage), and TestUpMakesSandboxImage checks that
-//     Up refuses before it changes anything.
-//
-// Either way every test asserts the same engine state.
-var binaryErr = sync.OnceValue(func() error {
-	_, _, err := sandbox.Binary()
-	return err
-})
-
-// staticBinary reports whether converge.Up can run in this test binary.
-func staticBinary(t *testing.T) bool {
-	t.Helper()
-	err := binaryErr()
-	if err == nil {
-		return true
-	}
-	if !errors.Is(err, sandbox.ErrDynamicBinary) {
-		t.Fatalf("sandbox.Binary: %v", err)
-	}
-	return false
-}
 
 // parse reads an inline jobs file.
 func parse(t *testing.T, src string) *prodspec.File {
@@ -123,13 +92,10 @@ func prepare(t *testing.T, eng converge.Observer, o converge.Options) *converge.
 	return p
 }
 
-// up applies a prepared plan as `cjob dev up` does (see binaryErr).
+// up applies a prepared plan as `cjob dev up` does.
 func up(t *testing.T, eng converge.Engine, p *converge.Prepared) *apply.Result {
 	t.Helper()
 	uo := converge.UpOptions{Probe: healthy}
-	if !staticBinary(t) {
-		return apply.Run(context.Background(), p.Plan, apply.One(eng), apply.Options{Probe: uo.Probe})
-	}
 	res, err := converge.Up(context.Background(), eng, p, uo)
 	if err != nil {
 		t.Fatalf("Up: %v", err)

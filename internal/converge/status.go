@@ -11,6 +11,7 @@ import (
 	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/apply"
 	"github.com/cjob/cjob/internal/health"
+	"github.com/cjob/cjob/internal/sandbox"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/prodspec"
 )
@@ -33,10 +34,22 @@ type Row struct {
 	Swapped   string `json:"swapped,omitempty"` // source folder of a local build
 }
 
+// Execer runs a command in a container: how health is read from inside
+// the host sandboxes.
+type Execer interface {
+	Exec(ctx context.Context, id string, cmd []string) (int, string, error)
+}
+
+// StatusEngine is what Status needs of the engine.
+type StatusEngine interface {
+	Observer
+	Execer
+}
+
 // Status lists the dev stack's containers with their state and, for
-// running tasks with a check, their health checked now (probe nil:
-// health.Probe).
-func Status(ctx context.Context, eng Observer, f *prodspec.File, probe apply.Prober) ([]Row, error) {
+// running tasks with a check, their health checked now: from inside their
+// host sandboxes through the engine (probe nil), or with probe from here.
+func Status(ctx context.Context, eng StatusEngine, f *prodspec.File, probe apply.Prober) ([]Row, error) {
 	res, err := rewriteDev(f, devenv.Options{KeepReplicas: true, SandboxImage: "-"})
 	if err != nil {
 		return nil, err
@@ -45,15 +58,22 @@ func Status(ctx context.Context, eng Observer, f *prodspec.File, probe apply.Pro
 	if err != nil {
 		return nil, err
 	}
-	return Rows(ctx, res.Stack, obs, probe), nil
+	return Rows(ctx, res.Stack, obs, HealthFrom{Engine: eng, Probe: probe}), nil
+}
+
+// HealthFrom says how Rows checks health now: with Probe from this machine
+// when it is set, else from inside each host sandbox through Engine (one
+// exec of `cjob-sandbox probe` per sandbox).
+type HealthFrom struct {
+	Engine Execer
+	Probe  apply.Prober
 }
 
 // Rows are the rows of what was observed, against the desired stack st,
-// with the health of running tasks checked now (probe nil: health.Probe).
-func Rows(ctx context.Context, st *stack.Stack, obs *stack.Observed, probe apply.Prober) []Row {
-	if probe == nil {
-		probe = health.Probe
-	}
+// with the health of running tasks checked now.
+func Rows(ctx context.Context, st *stack.Stack, obs *stack.Observed, hf HealthFrom) []Row {
+	probe := hf.Probe
+	inside := map[string][]int{} // sandbox container -> rows checked there
 	ips := map[string]string{}
 	ports := map[string]string{}
 	for _, c := range obs.Containers {
@@ -94,6 +114,13 @@ func Rows(ctx context.Context, st *stack.Stack, obs *stack.Observed, probe apply
 		if u == nil || u.Health == nil || c.State != stack.StateRunning || len(u.Health.Cmd) > 0 {
 			continue
 		}
+		if probe == nil && hf.Engine != nil && u.Spec.JoinSandbox != "" {
+			inside[u.Spec.JoinSandbox] = append(inside[u.Spec.JoinSandbox], i)
+			continue
+		}
+		if probe == nil {
+			probe = health.Probe
+		}
 		ip := ips[r.Host]
 		wg.Add(1)
 		go func(i int, chk stack.Check) {
@@ -106,6 +133,45 @@ func Rows(ctx context.Context, st *stack.Stack, obs *stack.Observed, probe apply
 			}
 		}(i, *u.Health)
 	}
+	for sb, idx := range inside {
+		wg.Go(func() { checkInside(ctx, hf.Engine, sb, st, obs, rows, idx) })
+	}
 	wg.Wait()
 	return rows
+}
+
+// checkInside checks the tasks of rows idx from inside their host sandbox
+// sb, all at once, and sets their health.
+func checkInside(ctx context.Context, eng Execer, sb string, st *stack.Stack, obs *stack.Observed, rows []Row, idx []int) {
+	targets := map[string][]int{}
+	cmd := []string{sandbox.Program, "probe", "--timeout", "1s"}
+	for _, i := range idx {
+		t := apply.Target(st.Unit(obs.Containers[i].Key()).Health)
+		if _, ok := targets[t]; !ok {
+			cmd = append(cmd, t)
+		}
+		targets[t] = append(targets[t], i)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, out, err := eng.Exec(cctx, sb, cmd)
+	if err != nil {
+		for _, i := range idx {
+			rows[i].Health = "unknown"
+		}
+		return
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		h := "unhealthy"
+		if f[0] == "ok" {
+			h = "healthy"
+		}
+		for _, i := range targets[strings.TrimSuffix(f[1], ":")] {
+			rows[i].Health = h
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -127,7 +128,7 @@ services:
 		t.Error("Rows made a check it should not")
 		return nil
 	}
-	rows := converge.Rows(context.Background(), p.Rewrite.Stack, obs, probe)
+	rows := converge.Rows(context.Background(), p.Rewrite.Stack, obs, converge.HealthFrom{Probe: probe})
 	got := map[string]string{}
 	for _, r := range rows {
 		got[r.Container] = fmt.Sprintf("%s %s oneshot=%v health=%s", r.State, r.Status, r.Oneshot, r.Health)
@@ -275,4 +276,51 @@ func TestLogs(t *testing.T) {
 			t.Errorf("Logs after cancel: %v, want nil", err)
 		}
 	})
+}
+
+// TestStatusChecksInsideSandboxes: with no probe, dev ps reads health from
+// inside each host sandbox through the engine: one `cjob-sandbox probe` per
+// sandbox naming every checked task there, at 127.0.0.1.
+func TestStatusChecksInsideSandboxes(t *testing.T) {
+	eng := newEngine()
+	f := parse(t, demoFile)
+	upOK(t, eng, opts(f))
+	var mu sync.Mutex
+	var execs []string
+	eng.OnExec(func(c *enginetest.Container, cmd []string) (int, string) {
+		mu.Lock()
+		execs = append(execs, c.Name+": "+strings.Join(cmd, " "))
+		mu.Unlock()
+		var out strings.Builder
+		for _, target := range cmd[4:] {
+			if strings.Contains(target, ":8000") {
+				fmt.Fprintf(&out, "FAIL %s: status 503 Service Unavailable\n", target)
+			} else {
+				fmt.Fprintf(&out, "ok   %s\n", target)
+			}
+		}
+		return 1, out.String()
+	})
+	rows, err := converge.Status(context.Background(), eng, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rows {
+		if r.Kind == "task" {
+			got[r.Job] = r.Health
+		}
+	}
+	want := map[string]string{"svc.api": "unhealthy", "svc.db": "healthy", "svc.web": "healthy", "svc.solo": "-"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("health (-want +got):\n%s", diff)
+	}
+	sort.Strings(execs)
+	wantExecs := []string{
+		"demo-dev.host.app-1: /cjob-sandbox probe --timeout 1s http://127.0.0.1:8000/healthz tcp://127.0.0.1:3000",
+		"demo-dev.host.db-1: /cjob-sandbox probe --timeout 1s tcp://127.0.0.1:5432",
+	}
+	if diff := cmp.Diff(wantExecs, execs); diff != "" {
+		t.Errorf("execs (-want +got):\n%s", diff)
+	}
 }

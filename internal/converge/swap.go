@@ -152,7 +152,9 @@ func swap(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error
 		bo.Command = j.Command
 	}
 	if bo.StaticServer == nil {
-		if bin, _, err := sandbox.Binary(); err == nil {
+		// The static template serves with cjob-sandbox, built for the
+		// engine's architecture.
+		if bin, _, err := sandbox.ForEngine(ctx, eng); err == nil {
 			bo.StaticServer = bin
 		}
 	}

@@ -544,14 +544,6 @@ func TestRestore(t *testing.T) {
 	t.Run("one job", func(t *testing.T) {
 		before := ids(eng)
 		got, err := converge.Restore(ctx, eng, f, []string{"svc.solo"}, converge.UpOptions{Probe: healthy})
-		if !staticBinary(t) {
-			// Restore prepares with the sandbox image of the running
-			// binary, which must be static.
-			if got != nil || err == nil || !strings.Contains(err.Error(), "dynamically linked") {
-				t.Fatalf("Restore with a dynamic test binary = %q, %v", got, err)
-			}
-			t.Skip("Restore reads the running binary (sandbox.Binary) for the sandbox image and no option avoids it; this test binary is dynamically linked: run with CGO_ENABLED=0 (as `make test` does)")
-		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -569,9 +561,6 @@ func TestRestore(t *testing.T) {
 	})
 
 	t.Run("every swapped job", func(t *testing.T) {
-		if !staticBinary(t) {
-			t.Skip("Restore needs a static test binary: run with CGO_ENABLED=0")
-		}
 		got, err := converge.Restore(ctx, eng, f, nil, converge.UpOptions{Probe: healthy})
 		if err != nil {
 			t.Fatal(err)
@@ -627,9 +616,6 @@ func TestSwapKeptReplicas(t *testing.T) {
 	}
 
 	t.Run("restore puts every task back", func(t *testing.T) {
-		if !staticBinary(t) {
-			t.Skip("Restore needs a static test binary: run with CGO_ENABLED=0")
-		}
 		got, err := converge.Restore(context.Background(), eng, f, []string{"svc.api"}, converge.UpOptions{Probe: healthy})
 		if err != nil {
 			t.Fatal(err)

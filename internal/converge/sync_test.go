@@ -130,7 +130,7 @@ func TestSync(t *testing.T) {
 		{
 			name:       "removed files are removed through the host sandbox",
 			batch:      watch.Batch{Removed: []string{"static/old.css", "main.go", "static/a/older.js"}},
-			wantExec:   []string{sbApp + ": /cjob sandbox rm --container %ID% /srv/www/a/older.js /srv/www/old.css"},
+			wantExec:   []string{sbApp + ": /cjob-sandbox rm --container %ID% /srv/www/a/older.js /srv/www/old.css"},
 			wantStarts: 1,
 		},
 		{
@@ -138,7 +138,7 @@ func TestSync(t *testing.T) {
 			batch:    watch.Batch{Removed: []string{"static/old.css"}},
 			execCode: 1,
 			execOut:  "rm: /srv/www/old.css: permission denied",
-			wantExec: []string{sbApp + ": /cjob sandbox rm --container %ID% /srv/www/old.css"},
+			wantExec: []string{sbApp + ": /cjob-sandbox rm --container %ID% /srv/www/old.css"},
 			wantErr:  "sync: remove [/srv/www/old.css] in svc.api/1: rm: /srv/www/old.css: permission denied",
 		},
 		{

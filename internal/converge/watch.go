@@ -12,6 +12,7 @@ import (
 
 	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/build"
+	"github.com/cjob/cjob/internal/sandbox"
 	"github.com/cjob/cjob/internal/watch"
 )
 
@@ -160,7 +161,7 @@ func Sync(ctx context.Context, eng Engine, o SyncOptions) error {
 			// Images FROM scratch hold no rm: the host sandbox, which
 			// shares the task's PID namespace, removes the files.
 			sb := devenv.SandboxName(t.stack.Project, t.unit.Host)
-			cmd := append([]string{"/cjob", "sandbox", "rm", "--container", t.current.ID}, removed...)
+			cmd := append([]string{sandbox.Program, "rm", "--container", t.current.ID}, removed...)
 			code, out, err := eng.Exec(ctx, sb, cmd)
 			if err != nil {
 				return err

@@ -60,9 +60,11 @@ func setup(tmp string) error {
 	}
 	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
 	bin := filepath.Join(tmp, "cjob")
+	// A plain `go build`, cgo on (as `go install` gives users): the host
+	// sandbox does not depend on how cjob was built.
 	build := exec.Command("go", "build", "-o", bin, "./cmd/cjob")
 	build.Dir = repoRoot
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("build cjob: %v\n%s", err, out)
 	}
@@ -208,7 +210,7 @@ func observe(t *testing.T, project string) map[string]*stack.Container {
 // host sandbox of the given production host.
 func probeInside(t *testing.T, project, host string, targets ...string) string {
 	t.Helper()
-	args := append([]string{"exec", project + "-dev.host." + host, "/cjob", "sandbox", "probe"}, targets...)
+	args := append([]string{"exec", project + "-dev.host." + host, "/cjob-sandbox", "probe"}, targets...)
 	out, err := exec.Command("docker", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("probe from inside %s: %v\n%s", host, err, out)

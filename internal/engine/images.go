@@ -155,9 +155,16 @@ func (e *Engine) Exec(ctx context.Context, id string, cmd []string) (int, string
 	if err != nil {
 		return -1, "", fmt.Errorf("exec in %s: %w", short(id), err)
 	}
+	// A cancelled ctx ends the wait for output (the process itself goes on
+	// until it ends on its own).
+	stop := context.AfterFunc(ctx, func() { ar.Close() })
 	var out bytes.Buffer
 	_, _ = stdcopy.StdCopy(&out, &out, ar.Reader)
+	stop()
 	ar.Close()
+	if ctx.Err() != nil {
+		return -1, out.String(), fmt.Errorf("exec in %s: %w", short(id), ctx.Err())
+	}
 	ir, err := e.c.ExecInspect(ctx, cr.ID, client.ExecInspectOptions{})
 	if err != nil {
 		return -1, out.String(), fmt.Errorf("exec in %s: %w", short(id), err)

@@ -158,7 +158,7 @@ func (d *Dev) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error) {
 	des := status.Desire(f, 0, prep.Rewrite.Stack)
 	jobs := des.Jobs(prep.Observed, nil)
 	health := map[string]string{}
-	for _, r := range converge.Rows(ctx, prep.Rewrite.Stack, prep.Observed, d.Probe) {
+	for _, r := range converge.Rows(ctx, prep.Rewrite.Stack, prep.Observed, converge.HealthFrom{Engine: d.Engine, Probe: d.Probe}) {
 		if r.Kind == "task" && r.Health != "-" { // "-": not checked
 			health[rewrite.TaskKey(r.Job, r.Task)] = r.Health
 		}

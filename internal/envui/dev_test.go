@@ -178,7 +178,6 @@ func TestDevEnv(t *testing.T) {
 }
 
 func TestDevSnapshotEmptyEngine(t *testing.T) {
-	needStatic(t)
 	d, eng, _ := newDev(t)
 	snap := snapshot(t, d)
 
@@ -215,7 +214,6 @@ func TestDevSnapshotEmptyEngine(t *testing.T) {
 }
 
 func TestDevSnapshotEngineDown(t *testing.T) {
-	needStatic(t)
 	d, eng, _ := newDev(t)
 	eng.SetDown(true)
 	_, err := d.Snapshot(context.Background(), true)
@@ -245,7 +243,6 @@ func TestDevSnapshotLoadError(t *testing.T) {
 
 // TestDevUp brings one job up from the UI and looks at the stack after.
 func TestDevUp(t *testing.T) {
-	needStatic(t)
 	d, eng, _ := newDev(t)
 	rep := &recorder{}
 	r := d.Act(context.Background(), ui.Action{Verb: "up", Job: "api", Who: visitor}, rep) // a short name resolves
@@ -369,7 +366,6 @@ func TestDevUp(t *testing.T) {
 // TestDevUnhealthyUp is an up whose job never becomes ready: the result
 // fails with the failure and its log tail, and the event says so.
 func TestDevUnhealthyUp(t *testing.T) {
-	needStatic(t)
 	d, eng, _ := newDev(t)
 	eng.Crash("demo/api:1", 3) // exits before its HTTP check passes
 	eng.SetLog("demo/api:1", "starting", "panic: no config")
@@ -394,7 +390,6 @@ func TestDevUnhealthyUp(t *testing.T) {
 // TestDevReload: the job is recreated; its dependencies (on its own host
 // and on another) keep running in the containers they had.
 func TestDevReload(t *testing.T) {
-	needStatic(t)
 	d, eng, _ := newDev(t)
 	if r := act(d, "up", "svc.api"); !r.OK {
 		t.Fatalf("up: %+v", r)
@@ -436,7 +431,6 @@ func TestDevAct(t *testing.T) {
 	tests := []struct {
 		name        string
 		seed        []string // jobs brought up first; nil: the whole stack
-		static      bool     // needs a static test binary (see binaryErr)
 		down        bool     // the engine stops answering before the action
 		verb, job   string
 		wantOK      bool
@@ -478,8 +472,8 @@ func TestDevAct(t *testing.T) {
 			wantEvent:   &store.Event{Who: visitor + " (web)", Action: "down", Target: "svc.api", Result: "failed", Detail: engine.ErrUnreachable.Error() + " at " + engineHost + ": connection refused"},
 		},
 		{
-			name:   "reload, the engine does not answer",
-			static: true, down: true,
+			name: "reload, the engine does not answer",
+			down: true,
 			verb: "reload", job: "svc.api",
 			wantMessage: "reload svc.api: " + engine.ErrUnreachable.Error() + " at " + engineHost + ": connection refused",
 			wantEvent:   &store.Event{Who: visitor + " (web)", Action: "reload", Target: "svc.api", Result: "failed", Detail: engine.ErrUnreachable.Error() + " at " + engineHost + ": connection refused"},
@@ -494,9 +488,6 @@ func TestDevAct(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.static {
-				needStatic(t)
-			}
 			d, eng, file := newDev(t)
 			f, _ := file.load()
 			seed(t, eng, f, healthyProbe, tt.seed...)
@@ -728,7 +719,6 @@ func swapDir(t *testing.T) string {
 // record's details when there is one; restore from the UI puts production's
 // image back.
 func TestDevSwapShown(t *testing.T) {
-	needStatic(t)
 	tests := []struct {
 		name   string
 		record bool
@@ -825,7 +815,6 @@ func TestDevSwapShown(t *testing.T) {
 // TestDevUncheckedTaskHealth: a running task with no health check was not
 // checked, which status.Task.Health says is "" (the UI then shows no badge).
 func TestDevUncheckedTaskHealth(t *testing.T) {
-	needStatic(t)
 	d, eng, file := newDev(t)
 	f, _ := file.load()
 	seed(t, eng, f, healthyProbe, "svc.solo")
@@ -835,30 +824,6 @@ func TestDevUncheckedTaskHealth(t *testing.T) {
 	}
 	if task.Health != "" {
 		t.Errorf(`a running task without a check has Health %q, want ""`, task.Health)
-	}
-}
-
-// TestDevDynamicBinary: with a test binary the host sandbox cannot be made
-// from, the UI still shows the stack (a look needs no sandbox image), and
-// an up says why it cannot run and changes nothing (see binaryErr).
-func TestDevDynamicBinary(t *testing.T) {
-	if binaryErr() == nil {
-		t.Skip("the test binary is static: the other dev tests run Snapshot and up for real")
-	}
-	d, eng, _ := newDev(t)
-	if _, err := d.Snapshot(context.Background(), true); err != nil {
-		t.Errorf("Snapshot: %v, want the stack shown", err)
-	}
-	r := act(d, "up", "svc.api")
-	if r.OK || !strings.Contains(r.Message, "dynamically linked") {
-		t.Errorf("Act up: %+v, want a failure saying the binary is dynamically linked", r)
-	}
-	if calls := eng.Calls(); len(calls) != 0 {
-		t.Errorf("engine calls %q, want none", calls)
-	}
-	evs := events(t, "demo", stack.Dev)
-	if len(evs) != 1 || evs[0].Result != "failed" || !strings.Contains(evs[0].Detail, "dynamically linked") {
-		t.Errorf("events %+v, want the failed up", evs)
 	}
 }
 

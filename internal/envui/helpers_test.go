@@ -133,59 +133,19 @@ func local(file *jobsFile) envui.Local {
 	return envui.Local{Load: file.load, Token: token, Who: starter}
 }
 
-// binaryErr is what sandbox.Binary says about the running test binary.
-//
-// Dev.Snapshot and Dev.Act ("up", "reload", and "restore" of a swapped job)
-// call converge.Prepare without a sandbox image, so Prepare asks
-// sandbox.Binary for the hash of the running binary; converge.Up then calls
-// sandbox.Ensure, which reads the binary again. sandbox.Binary refuses a
-// dynamically linked binary, and a plain `go test` links this test binary
-// dynamically when cgo is enabled (the default with a C compiler; `make
-// test` and `make unit` export CGO_ENABLED=0 and get a static one).
-// Pre-loading the engine with the sandbox image does not help: Binary
-// fails before the engine is asked, and envui has no option to give the
-// image instead. So:
-//
-//   - with a static binary, the tests drive Snapshot and Act for real, and
-//     the engine starts WITHOUT the sandbox image, so the first up makes it
-//     through sandbox.Ensure (ImportFiles) and the tests check it is there;
-//   - with a dynamic one, the tests that need Prepare skip (saying why),
-//     and TestDevDynamicBinary checks that the UI then fails clearly and
-//     changes nothing. The other dev tests (logs, inspect, down, restore
-//     of an unswapped job, events, errors) run either way: they bring the
-//     stack up with seed, which gives Prepare the sandbox image.
-var binaryErr = sync.OnceValue(func() error {
-	_, _, err := sandbox.Binary()
-	return err
-})
-
-// needStatic skips a test that needs converge.Prepare without a given
-// sandbox image (see binaryErr).
-func needStatic(t *testing.T) {
-	t.Helper()
-	err := binaryErr()
-	if err == nil {
-		return
-	}
-	if !errors.Is(err, sandbox.ErrDynamicBinary) {
-		t.Fatalf("sandbox.Binary: %v", err)
-	}
-	t.Skip("needs a statically linked test binary (run CGO_ENABLED=0 go test, as `make test` does): envui's Prepare reads the running binary for the host sandbox image")
-}
-
-// sandboxRef is the host sandbox image the dev stack uses: the one made
-// from the running binary when it is static, else a stand-in that seed
-// gives Prepare.
+// sandboxRef is the host sandbox image a dev up makes on enginetest (which
+// reports amd64).
 func sandboxRef() string {
-	if _, hash, err := sandbox.Binary(); err == nil {
-		return sandbox.ImageRef(hash)
+	_, hash, err := sandbox.Payload("amd64")
+	if err != nil {
+		panic(err)
 	}
-	return "cjob-sandbox:test"
+	return sandbox.ImageRef(hash)
 }
 
 // seed brings the named jobs (and their dependencies) of f up on eng the way
 // `cjob dev up JOB` does, without going through envui, and without the
-// port check or the running binary: Prepare is given the sandbox image
+// port check: Prepare is given the sandbox image
 // (added to the engine) and told every port is free. Tests of what envui
 // does with a running stack use it; the tests of Act "up" use Act.
 func seed(t *testing.T, eng *enginetest.Engine, f *prodspec.File, probe apply.Prober, jobs ...string) {

@@ -1,105 +1,145 @@
-// Package sandbox is the host sandbox: the small long-running process that
-// owns the network and PID namespaces of one production host in dev. Tasks
-// placed on that host join its namespaces, so it is PID 1 for them and reaps
-// the zombies their processes leave (images without an init leave many).
+// Package sandbox makes the host sandbox image: a one-file image holding
+// cjob-sandbox (cmd/cjob-sandbox), built for the engine's architecture.
+// Every cjob build carries the programs for linux/amd64 and linux/arm64
+// (payload/, made by `make payloads`, reproducible), so the image is made
+// locally with nothing pulled, whatever platform cjob itself was built for.
 //
-// The sandbox image is made locally from the running cjob binary itself
-// (`cjob sandbox`), so nothing is pulled.
+// In dev, each production host is a sandbox container: PID 1 of the host's
+// namespaces (it reaps zombies), and where cjob runs its probes and file
+// operations through the engine (exec), never over a route of its own.
 package sandbox
 
+//go:generate go run ./mkpayload -o payload
+
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	"debug/elf"
+	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
+	"sync"
+
+	"github.com/cjob/cjob/internal/stack"
 )
 
-// Run is the sandbox's main loop: reap every child that exits, and exit
-// promptly on SIGTERM or SIGINT.
-func Run() error {
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGTERM, syscall.SIGINT)
-	fmt.Println("host sandbox ready")
-	for sig := range sigs {
-		switch sig {
-		case syscall.SIGCHLD:
-			reap()
-		default:
-			return nil
-		}
-	}
-	return nil
-}
+//go:embed payload/*.gz payload/SUMS
+var payloads embed.FS
 
-// reap collects every exited child without blocking.
-func reap() {
-	for {
-		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-		if pid <= 0 || err != nil {
-			return
-		}
-	}
-}
+// Program is the path of cjob-sandbox in the sandbox image (and in the
+// static template's image, as its file server).
+const Program = "/cjob-sandbox"
 
 // ImageMaker is what Ensure needs of an engine.
 type ImageMaker interface {
+	Info(ctx context.Context) (stack.EngineInfo, error)
 	ImageExists(ctx context.Context, ref string) (bool, error)
 	ImportFiles(ctx context.Context, ref string, files []ImageFile, changes []string) error
 }
 
-// ImageFile is one file of the sandbox image.
+// ImageFile is one file of an image made by ImportFiles.
 type ImageFile struct {
 	Name string
 	Mode int64
 	Data []byte
 }
 
-// ErrDynamicBinary means the cjob binary cannot run in an empty image.
-var ErrDynamicBinary = errors.New("cjob binary is dynamically linked")
+// ErrArch means the engine runs an architecture no payload is built for.
+var ErrArch = errors.New("no host sandbox for this engine's architecture")
 
-// Binary reads the running cjob binary and checks that it can run alone in
-// an empty image. It returns the bytes and a short content hash.
-func Binary() ([]byte, string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, "", fmt.Errorf("find cjob binary: %w", err)
+// Arch maps what an engine reports (Docker: x86_64, aarch64; Podman: amd64,
+// arm64) onto a payload's architecture.
+func Arch(engineArch string) (string, error) {
+	switch strings.ToLower(engineArch) {
+	case "x86_64", "amd64", "x86-64":
+		return "amd64", nil
+	case "aarch64", "arm64", "armv8":
+		return "arm64", nil
 	}
-	data, err := os.ReadFile(exe)
-	if err != nil {
-		return nil, "", fmt.Errorf("read cjob binary: %w", err)
-	}
-	f, err := elf.Open(exe)
-	if err != nil {
-		return nil, "", fmt.Errorf("read cjob binary %s: %w (the host sandbox needs a Linux build of cjob)", exe, err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return nil, "", fmt.Errorf("%w (%s): the host sandbox image runs it alone, with no libc; build it with CGO_ENABLED=0 (`make build` does)", ErrDynamicBinary, exe)
-		}
-	}
-	sum := sha256.Sum256(data)
-	return data, hex.EncodeToString(sum[:])[:12], nil
+	return "", fmt.Errorf("%w: the engine reports %q; cjob's host sandbox runs on linux/amd64 and linux/arm64 engines", ErrArch, engineArch)
 }
 
-// ImageRef is the tag of the sandbox image made from a binary with this hash.
-func ImageRef(hash string) string { return "cjob-sandbox:" + hash }
+var (
+	cacheMu sync.Mutex
+	cache   = map[string][]byte{}
+)
 
-// Ensure makes the sandbox image from the running binary unless the engine
-// already has it, and returns its reference.
+// Payload is cjob-sandbox for linux/arch (amd64 or arm64) and its short
+// content hash.
+func Payload(arch string) ([]byte, string, error) {
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	b, ok := cache[arch]
+	if !ok {
+		z, err := payloads.ReadFile("payload/cjob-sandbox-linux-" + arch + ".gz")
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: linux/%s", ErrArch, arch)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(z))
+		if err != nil {
+			return nil, "", fmt.Errorf("host sandbox payload for linux/%s: %w", arch, err)
+		}
+		if b, err = io.ReadAll(zr); err != nil {
+			return nil, "", fmt.Errorf("host sandbox payload for linux/%s: %w", arch, err)
+		}
+		cache[arch] = b
+	}
+	sum := sha256.Sum256(b)
+	return b, hex.EncodeToString(sum[:])[:12], nil
+}
+
+// Sums are the SHA-256 of each payload as SUMS records them, by
+// architecture, and the Go version that built them.
+func Sums() (map[string]string, string, error) {
+	b, err := payloads.ReadFile("payload/SUMS")
+	if err != nil {
+		return nil, "", err
+	}
+	out := map[string]string{}
+	goVersion := ""
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "# go: "); ok {
+			goVersion = v
+			continue
+		}
+		sum, name, ok := strings.Cut(line, "  ")
+		if ok {
+			out[strings.TrimPrefix(name, "cjob-sandbox-linux-")] = sum
+		}
+	}
+	return out, goVersion, nil
+}
+
+// ForEngine is the payload the engine runs, by the architecture it reports.
+func ForEngine(ctx context.Context, m ImageMaker) ([]byte, string, error) {
+	info, err := m.Info(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	arch, err := Arch(info.Arch)
+	if err != nil {
+		return nil, "", err
+	}
+	return Payload(arch)
+}
+
+// Name is the sandbox image's repository; ImageRef tags it by payload.
+const Name = "cjob-sandbox"
+
+// ImageRef is the tag of the sandbox image of the payload with this hash.
+func ImageRef(hash string) string { return Name + ":" + hash }
+
+// Ensure makes the sandbox image for the engine's architecture unless the
+// engine already has it, and returns its reference.
 func Ensure(ctx context.Context, m ImageMaker) (string, error) {
-	data, hash, err := Binary()
+	data, hash, err := ForEngine(ctx, m)
 	if err != nil {
 		return "", err
 	}
@@ -111,104 +151,10 @@ func Ensure(ctx context.Context, m ImageMaker) (string, error) {
 	if ok {
 		return ref, nil
 	}
-	err = m.ImportFiles(ctx, ref, []ImageFile{{Name: "cjob", Mode: 0o755, Data: data}},
-		[]string{`ENTRYPOINT ["/cjob", "sandbox"]`, `LABEL cjob.sandbox=` + hash})
+	err = m.ImportFiles(ctx, ref, []ImageFile{{Name: strings.TrimPrefix(Program, "/"), Mode: 0o755, Data: data}},
+		[]string{`ENTRYPOINT ["` + Program + `"]`, `LABEL cjob.sandbox=` + hash})
 	if err != nil {
 		return "", fmt.Errorf("make host sandbox image %s: %w", ref, err)
 	}
 	return ref, nil
-}
-
-// Probe fetches each URL (http://...) or connects to each address
-// (tcp://host:port) from inside the sandbox's network and reports one line
-// per target to w. It fails if any target does not answer: an HTTP status of
-// 400 or more, or a refused connection. It lets a check run from inside the
-// stack, where production addresses resolve.
-func Probe(ctx context.Context, w io.Writer, targets []string, timeout time.Duration) error {
-	client := &http.Client{Timeout: timeout}
-	failed := 0
-	for _, t := range targets {
-		var err error
-		if addr, ok := strings.CutPrefix(t, "tcp://"); ok {
-			var c net.Conn
-			c, err = net.DialTimeout("tcp", addr, timeout)
-			if err == nil {
-				c.Close()
-			}
-		} else {
-			var req *http.Request
-			req, err = http.NewRequestWithContext(ctx, http.MethodGet, t, nil)
-			if err == nil {
-				var resp *http.Response
-				resp, err = client.Do(req)
-				if err == nil {
-					resp.Body.Close()
-					if resp.StatusCode >= 400 {
-						err = fmt.Errorf("status %s", resp.Status)
-					}
-				}
-			}
-		}
-		if err != nil {
-			failed++
-			fmt.Fprintf(w, "FAIL %s: %v\n", t, err)
-			continue
-		}
-		fmt.Fprintf(w, "ok   %s\n", t)
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d targets did not answer", failed, len(targets))
-	}
-	return nil
-}
-
-// ErrNoProcess means no process of the container runs in this sandbox.
-var ErrNoProcess = errors.New("no process of the container found in the host sandbox")
-
-// RemoveInTask removes paths from the filesystem of a task that shares this
-// sandbox's PID namespace, through /proc/<pid>/root. Images FROM scratch
-// hold no rm, so `cjob dev swap --sync` removes files this way. The task is
-// found by its container ID in /proc/<pid>/cgroup.
-func RemoveInTask(containerID string, paths []string) error {
-	pid, err := findPID(containerID)
-	if err != nil {
-		return err
-	}
-	root := "/proc/" + pid + "/root"
-	var failed []string
-	for _, p := range paths {
-		if !strings.HasPrefix(p, "/") || strings.Contains(p, "..") || strings.Trim(p, "/") == "" {
-			failed = append(failed, p+": not an absolute clean path")
-			continue
-		}
-		if err := os.RemoveAll(root + p); err != nil {
-			failed = append(failed, err.Error())
-		}
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("remove in %s: %s", containerID[:min(12, len(containerID))], strings.Join(failed, "; "))
-	}
-	return nil
-}
-
-func findPID(containerID string) (string, error) {
-	if containerID == "" {
-		// Every cgroup file contains "": it would match any process.
-		return "", errors.New("no container ID")
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return "", err
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if name[0] < '0' || name[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + name + "/cgroup")
-		if err == nil && strings.Contains(string(b), containerID) {
-			return name, nil
-		}
-	}
-	return "", fmt.Errorf("%w (%s)", ErrNoProcess, containerID)
 }

@@ -7,216 +7,19 @@ import (
 	"debug/elf"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"io/fs"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/cjob/cjob/internal/stack"
 	"github.com/google/go-cmp/cmp"
 )
 
-// errText is err's message, or "" for nil.
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
-}
-
-// outputLines splits what Probe wrote into lines, checking that every line
-// ends with a newline.
-func outputLines(t *testing.T, s string) []string {
-	t.Helper()
-	if s == "" {
-		return nil
-	}
-	if !strings.HasSuffix(s, "\n") {
-		t.Errorf("output does not end with a newline: %q", s)
-	}
-	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-}
-
-// statusServer is an HTTP server that answers every request with code.
-func statusServer(t *testing.T, code int) string {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.WriteHeader(code)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL + "/healthz"
-}
-
-// listening is a loopback address that accepts TCP connections.
-func listening(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l.Addr().String()
-}
-
-// closedAddr is a loopback address on which nothing listens.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
-func TestProbe(t *testing.T) {
-	ok200 := statusServer(t, http.StatusOK)
-	ok204 := statusServer(t, http.StatusNoContent)
-	err404 := statusServer(t, http.StatusNotFound)
-	err500 := statusServer(t, http.StatusInternalServerError)
-	redirect := httptest.NewServer(http.RedirectHandler(ok200, http.StatusFound))
-	t.Cleanup(redirect.Close)
-	open := listening(t)
-	refused := closedAddr(t)
-	refusedLine := fmt.Sprintf("FAIL tcp://%s: dial tcp %s: connect: connection refused", refused, refused)
-
-	tests := []struct {
-		name    string
-		targets []string
-		want    []string // the lines written to w
-		wantErr string
-	}{
-		{
-			name:    "http 200 passes",
-			targets: []string{ok200},
-			want:    []string{"ok   " + ok200},
-		},
-		{
-			name:    "http 204 passes",
-			targets: []string{ok204},
-			want:    []string{"ok   " + ok204},
-		},
-		{
-			name:    "redirect to a 200 is followed and passes",
-			targets: []string{redirect.URL},
-			want:    []string{"ok   " + redirect.URL},
-		},
-		{
-			name:    "http 404 fails",
-			targets: []string{err404},
-			want:    []string{"FAIL " + err404 + ": status 404 Not Found"},
-			wantErr: "1 of 1 targets did not answer",
-		},
-		{
-			name:    "http 500 fails",
-			targets: []string{err500},
-			want:    []string{"FAIL " + err500 + ": status 500 Internal Server Error"},
-			wantErr: "1 of 1 targets did not answer",
-		},
-		{
-			name:    "tcp to a listening port passes",
-			targets: []string{"tcp://" + open},
-			want:    []string{"ok   tcp://" + open},
-		},
-		{
-			name:    "tcp to a closed port fails",
-			targets: []string{"tcp://" + refused},
-			want:    []string{refusedLine},
-			wantErr: "1 of 1 targets did not answer",
-		},
-		{
-			name:    "host:port without tcp:// is taken as a URL and fails",
-			targets: []string{"db:5432"},
-			want:    []string{`FAIL db:5432: Get "db:5432": unsupported protocol scheme "db"`},
-			wantErr: "1 of 1 targets did not answer",
-		},
-		{
-			name:    "one line per target, in order, and every target is tried",
-			targets: []string{err500, ok200, "tcp://" + refused, "tcp://" + open},
-			want: []string{
-				"FAIL " + err500 + ": status 500 Internal Server Error",
-				"ok   " + ok200,
-				refusedLine,
-				"ok   tcp://" + open,
-			},
-			wantErr: "2 of 4 targets did not answer",
-		},
-		{
-			name:    "no targets",
-			targets: nil,
-			want:    nil,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var out bytes.Buffer
-			err := Probe(context.Background(), &out, tt.targets, 5*time.Second)
-			if diff := cmp.Diff(tt.want, outputLines(t, out.String())); diff != "" {
-				t.Errorf("output lines (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantErr, errText(err)); diff != "" {
-				t.Errorf("error (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-// TestProbeDeadlines checks that a target which does not answer in time,
-// or whose context ends, fails instead of hanging.
-func TestProbeDeadlines(t *testing.T) {
-	release := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(slow.Close)
-	t.Cleanup(func() { close(release) }) // runs first: lets handlers return
-
-	canceled, cancel := context.WithCancel(context.Background())
-	cancel()
-
-	tests := []struct {
-		name    string
-		ctx     context.Context
-		timeout time.Duration
-		want    string // the line written to w, up to the error detail
-		detail  string // in the error detail
-	}{
-		{"timeout", context.Background(), 100 * time.Millisecond, "FAIL " + slow.URL + `: Get "` + slow.URL + `": `, "Client.Timeout exceeded"},
-		{"canceled context", canceled, 10 * time.Second, "FAIL " + slow.URL + `: Get "` + slow.URL + `": `, "context canceled"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var out bytes.Buffer
-			start := time.Now()
-			err := Probe(tt.ctx, &out, []string{slow.URL}, tt.timeout)
-			if elapsed := time.Since(start); elapsed > 5*time.Second {
-				t.Errorf("Probe took %v, want about %v", elapsed, tt.timeout)
-			}
-			if diff := cmp.Diff("1 of 1 targets did not answer", errText(err)); diff != "" {
-				t.Errorf("error (-want +got):\n%s", diff)
-			}
-			lines := outputLines(t, out.String())
-			if len(lines) != 1 || !strings.HasPrefix(lines[0], tt.want) || !strings.Contains(lines[0], tt.detail) {
-				t.Errorf("output = %q, want one line starting %q and containing %q", lines, tt.want, tt.detail)
-			}
-		})
-	}
-}
-
 // fakeMaker is an in-memory ImageMaker that records its calls.
 type fakeMaker struct {
+	arch      string // what Info reports; "" is x86_64
 	images    map[string]bool
 	existsErr error
 	importErr error
@@ -236,6 +39,13 @@ type importedFile struct {
 	Name   string
 	Mode   int64
 	SHA256 string
+}
+
+func (m *fakeMaker) Info(context.Context) (stack.EngineInfo, error) {
+	if m.arch == "" {
+		return stack.EngineInfo{Arch: "x86_64"}, nil
+	}
+	return stack.EngineInfo{Arch: m.arch}, nil
 }
 
 func (m *fakeMaker) ImageExists(_ context.Context, ref string) (bool, error) {
@@ -268,62 +78,6 @@ func sha256Hex(data []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// testBinary is what Binary should say about the running test binary,
-// worked out here from its ELF sections rather than as Binary does.
-type testBinary struct {
-	path    string
-	sha256  string // of the whole file, in hex
-	dynamic bool   // it names an interpreter (a dynamic loader)
-}
-
-func readTestBinary(t *testing.T) testBinary {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := elf.NewFile(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("test binary %s is not ELF: %v", exe, err)
-	}
-	defer f.Close()
-	return testBinary{path: exe, sha256: sha256Hex(data), dynamic: f.Section(".interp") != nil}
-}
-
-func TestBinary(t *testing.T) {
-	bin := readTestBinary(t)
-	data, hash, err := Binary()
-	if bin.dynamic {
-		t.Logf("%s is dynamically linked: Binary must refuse it", bin.path)
-		if !errors.Is(err, ErrDynamicBinary) {
-			t.Fatalf("Binary() error = %v, want ErrDynamicBinary", err)
-		}
-		for _, s := range []string{bin.path, "CGO_ENABLED=0"} {
-			if !strings.Contains(err.Error(), s) {
-				t.Errorf("error %q does not mention %q", err, s)
-			}
-		}
-		if data != nil || hash != "" {
-			t.Errorf("Binary() = %d bytes, hash %q with an error; want none", len(data), hash)
-		}
-		return
-	}
-	t.Logf("%s is statically linked: Binary must return it", bin.path)
-	if err != nil {
-		t.Fatalf("Binary(): %v", err)
-	}
-	if diff := cmp.Diff(bin.sha256[:12], hash); diff != "" {
-		t.Errorf("hash (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(bin.sha256, sha256Hex(data)); diff != "" {
-		t.Errorf("data is not the test binary: sha256 (-want +got):\n%s", diff)
-	}
-}
-
 func TestImageRef(t *testing.T) {
 	for _, tt := range []struct{ hash, want string }{
 		{"0123456789ab", "cjob-sandbox:0123456789ab"},
@@ -336,15 +90,16 @@ func TestImageRef(t *testing.T) {
 }
 
 func TestEnsure(t *testing.T) {
-	bin := readTestBinary(t)
-	if bin.dynamic {
-		t.Skipf("%s is dynamically linked, so Ensure refuses it before asking the engine (TestEnsureRefusesDynamicBinary checks that); run with CGO_ENABLED=0, as make test does, to test making the image", bin.path)
+	sums, _, err := Sums()
+	if err != nil {
+		t.Fatal(err)
 	}
-	ref := "cjob-sandbox:" + bin.sha256[:12]
+	amd := sums["amd64"]
+	ref := "cjob-sandbox:" + amd[:12]
 	made := imported{
 		Ref:     ref,
-		Files:   []importedFile{{Name: "cjob", Mode: 0o755, SHA256: bin.sha256}},
-		Changes: []string{`ENTRYPOINT ["/cjob", "sandbox"]`, `LABEL cjob.sandbox=` + bin.sha256[:12]},
+		Files:   []importedFile{{Name: "cjob-sandbox", Mode: 0o755, SHA256: amd}},
+		Changes: []string{`ENTRYPOINT ["/cjob-sandbox"]`, `LABEL cjob.sandbox=` + amd[:12]},
 	}
 	errEngine := errors.New("engine down")
 
@@ -428,200 +183,106 @@ func TestEnsure(t *testing.T) {
 	}
 }
 
-func TestEnsureRefusesDynamicBinary(t *testing.T) {
-	bin := readTestBinary(t)
-	if !bin.dynamic {
-		t.Skipf("%s is statically linked; TestEnsure covers it", bin.path)
-	}
-	m := &fakeMaker{}
-	ref, err := Ensure(context.Background(), m)
-	if !errors.Is(err, ErrDynamicBinary) {
-		t.Errorf("Ensure error = %v, want ErrDynamicBinary", err)
-	}
-	if ref != "" {
-		t.Errorf("ref = %q with an error", ref)
-	}
-	if diff := cmp.Diff([]string(nil), m.calls); diff != "" {
-		t.Errorf("Ensure asked the engine before refusing the binary (-want +got):\n%s", diff)
-	}
-}
-
-// procState is the state letter of /proc/<pid>/stat ('Z' for a zombie),
-// or 0 when there is no such process.
-func procState(t *testing.T, pid int) byte {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0
-	}
+func TestEnsureByArchitecture(t *testing.T) {
+	sums, _, err := Sums()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// pid (comm) S ...: comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		t.Fatalf("cannot parse /proc/%d/stat: %q", pid, b)
-	}
-	return b[i+2]
-}
-
-// TestReap checks that reap collects an exited child that nobody waited
-// for, as Run does on each SIGCHLD.
-func TestReap(t *testing.T) {
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skipf("no /proc: %v", err)
-	}
-	// The child must be single-threaded: Linux shows the leader of a
-	// thread group (a Go program, say) as a zombie while its other threads
-	// still exit, and wait cannot collect it until they have. Run is told
-	// by SIGCHLD, which comes only then.
-	truePath, err := exec.LookPath("true")
-	if err != nil {
-		t.Skipf("no single-threaded program to start: %v", err)
-	}
-	cmd := exec.Command(truePath)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	defer cmd.Process.Release()
-	deadline := time.Now().Add(10 * time.Second)
-	for procState(t, pid) != 'Z' {
-		if time.Now().After(deadline) {
-			t.Fatalf("child %d did not become a zombie (state %q)", pid, procState(t, pid))
+	for _, tt := range []struct {
+		engine, want string
+	}{{"x86_64", "amd64"}, {"amd64", "amd64"}, {"aarch64", "arm64"}, {"arm64", "arm64"}} {
+		m := &fakeMaker{arch: tt.engine}
+		ref, err := Ensure(context.Background(), m)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.engine, err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	reap()
-	if s := procState(t, pid); s != 0 {
-		t.Errorf("after reap, child %d is still there in state %q", pid, s)
-	}
-	if err := cmd.Wait(); err == nil {
-		t.Error("Wait after reap succeeded; the child should already have been collected")
-	}
-	reap() // nothing left to collect: must return at once
-}
-
-func TestRemoveInTaskWithoutTask(t *testing.T) {
-	const unknown = "cjob-test-no-such-container-5f1c0e7a"
-	tests := []struct {
-		name    string
-		id      string
-		wantErr string
-		wantIs  error
-	}{
-		{"unknown container ID", unknown, "no process of the container found in the host sandbox (" + unknown + ")", ErrNoProcess},
-		// An empty ID is in every cgroup file: it must not pick a process.
-		{"empty container ID", "", "no container ID", nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			pid, err := findPID(tt.id)
-			if pid != "" {
-				t.Errorf("findPID(%q) = %q, want no process", tt.id, pid)
-			}
-			if diff := cmp.Diff(tt.wantErr, errText(err)); diff != "" {
-				t.Errorf("findPID error (-want +got):\n%s", diff)
-			}
-			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
-				t.Errorf("errors.Is(%v, %v) = false", err, tt.wantIs)
-			}
-
-			keep := filepath.Join(t.TempDir(), "keep")
-			if err := os.WriteFile(keep, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			err = RemoveInTask(tt.id, []string{keep})
-			if diff := cmp.Diff(tt.wantErr, errText(err)); diff != "" {
-				t.Errorf("RemoveInTask error (-want +got):\n%s", diff)
-			}
-			if _, err := os.Stat(keep); err != nil {
-				t.Errorf("RemoveInTask failed but touched %s: %v", keep, err)
-			}
-		})
-	}
-}
-
-// ownCgroupID is the last element of a cgroup path of this process, which
-// findPID can match the way it matches a container ID in a cgroup path.
-func ownCgroupID(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		t.Skipf("cannot read /proc/self/cgroup: %v", err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 || parts[2] == "/" {
-			continue
-		}
-		if id := filepath.Base(parts[2]); id != "" && id != "/" && id != "." {
-			return id
+		if ref != ImageRef(sums[tt.want][:12]) || len(m.imports) != 1 || m.imports[0].Files[0].SHA256 != sums[tt.want] {
+			t.Errorf("an engine reporting %s got %s (%+v), want the linux/%s payload", tt.engine, ref, m.imports, tt.want)
 		}
 	}
-	t.Skipf("this process is in no named cgroup (%q), so there is nothing for findPID to match", b)
-	return ""
+	m := &fakeMaker{arch: "s390x"}
+	if _, err := Ensure(context.Background(), m); !errors.Is(err, ErrArch) || !strings.Contains(err.Error(), `"s390x"`) {
+		t.Errorf("an s390x engine: %v, want ErrArch naming it", err)
+	}
+	if len(m.calls) != 0 {
+		t.Errorf("calls %v for an engine with no payload", m.calls)
+	}
 }
 
-// TestRemoveInTask stands this process's cgroup in for a container: findPID
-// finds a process in it, and RemoveInTask removes paths through that
-// process's /proc/<pid>/root, which must be this filesystem.
-func TestRemoveInTask(t *testing.T) {
-	id := ownCgroupID(t)
-	pid, err := findPID(id)
-	if err != nil {
-		t.Fatalf("findPID(%q): %v", id, err)
-	}
-	cg, err := os.ReadFile("/proc/" + pid + "/cgroup")
+// TestPayloads: each payload is what SUMS says, a static Linux executable
+// of its architecture (no interpreter, so it runs alone in an empty image).
+func TestPayloads(t *testing.T) {
+	sums, goVersion, err := Sums()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(cg), id) {
-		t.Fatalf("findPID(%q) = %s, whose cgroup does not name it:\n%s", id, pid, cg)
+	if goVersion == "" || len(sums) != 2 {
+		t.Fatalf("SUMS: %v, go %q", sums, goVersion)
 	}
-	ours, err := os.Stat("/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	theirs, err := os.Stat("/proc/" + pid + "/root/")
-	if err != nil || !os.SameFile(ours, theirs) {
-		t.Skipf("process %s of cgroup %q does not share this root filesystem (%v), so removals cannot be checked here", pid, id, err)
-	}
-
-	dir := t.TempDir()
-	for _, f := range []string{"file", "tree/a/b", "keep", "dot..dot"} {
-		p := filepath.Join(dir, f)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	for arch, machine := range map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64} {
+		b, hash, err := Payload(arch)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
-			t.Fatal(err)
+		if sha256Hex(b) != sums[arch] || hash != sums[arch][:12] {
+			t.Errorf("linux/%s: sha256 %s, SUMS says %s", arch, sha256Hex(b), sums[arch])
+		}
+		f, err := elf.NewFile(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("linux/%s: %v", arch, err)
+		}
+		if f.Machine != machine || f.OSABI != elf.ELFOSABI_NONE && f.OSABI != elf.ELFOSABI_LINUX || f.Type != elf.ET_EXEC {
+			t.Errorf("linux/%s: machine %v, ABI %v, type %v", arch, f.Machine, f.OSABI, f.Type)
+		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Errorf("linux/%s is dynamically linked", arch)
+			}
+		}
+		if len(b) > 10<<20 {
+			t.Errorf("linux/%s is %d bytes; the sandbox image should stay a few MB", arch, len(b))
 		}
 	}
-	dotdot := dir + "/../" + filepath.Base(dir) + "/keep"
-	paths := []string{
-		dir + "/file",
-		dir + "/tree",     // a directory and all under it
-		dir + "/missing",  // already gone: not an error
-		"relative/keep",   // refused
-		dotdot,            // refused, though it names keep
-		dir + "/dot..dot", // refused: any ".." is
+	if _, _, err := Payload("s390x"); !errors.Is(err, ErrArch) {
+		t.Errorf("Payload(s390x) = %v, want ErrArch", err)
 	}
-	err = RemoveInTask(id, paths)
-	wantErr := fmt.Sprintf("remove in %s: relative/keep: not an absolute clean path; %s: not an absolute clean path; %s/dot..dot: not an absolute clean path",
-		id[:min(12, len(id))], dotdot, dir)
-	if diff := cmp.Diff(wantErr, errText(err)); diff != "" {
-		t.Errorf("error (-want +got):\n%s", diff)
+}
+
+// TestPayloadsReproducible rebuilds the payloads from cmd/cjob-sandbox and
+// compares them with the ones carried: a change to the program without
+// `make payloads` fails here. It needs the Go version that built them.
+func TestPayloadsReproducible(t *testing.T) {
+	if testing.Short() {
+		t.Skip("rebuilds the payloads (-short)")
 	}
-	entries, err := os.ReadDir(dir)
+	sums, goVersion, err := Sums()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var left []string
-	for _, e := range entries {
-		left = append(left, e.Name())
+	if goVersion != runtime.Version() {
+		t.Skipf("SKIPPING: the payloads were built with %s, this is %s; `make payloads` rebuilds them", goVersion, runtime.Version())
 	}
-	if diff := cmp.Diff([]string{"dot..dot", "keep"}, left); diff != "" {
-		t.Errorf("files left (-want +got):\n%s", diff)
+	out := t.TempDir()
+	cmd := exec.Command("go", "run", "./internal/sandbox/mkpayload", "-o", out)
+	cmd.Dir = "../.."
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mkpayload: %v\n%s", err, b)
 	}
+	b, err := os.ReadFile(out + "/SUMS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for arch, sum := range sums {
+		if !strings.Contains(string(b), sum+"  cjob-sandbox-linux-"+arch) {
+			t.Errorf("linux/%s built from the source differs from the payload carried (SUMS now:\n%s): run `make payloads` and commit", arch, b)
+		}
+	}
+}
+
+// errText is err's message, or "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -26,7 +26,7 @@
 // probe service per checked task ("<task>-ready"): the sandbox image (the
 // static cjob binary, idling as `cjob sandbox`) joined to the sandbox's
 // network namespace, so 127.0.0.1:PORT is the task's port, with the
-// healthcheck `/cjob sandbox probe http://127.0.0.1:PORT/path` (or
+// healthcheck `/cjob-sandbox probe http://127.0.0.1:PORT/path` (or
 // tcp://127.0.0.1:PORT). Dependents wait for the probe service to be
 // healthy. Cmd checks are run in the task itself, as cjob does, so they
 // become the task's own healthcheck (exec form, no shell).
@@ -320,7 +320,7 @@ func probeService(st *stack.Stack, u *stack.Unit, names map[string]string) (type
 	s.Image = sb.Spec.Image
 	s.Init = ptr(false)
 	s.NetworkMode = types.ServicePrefix + names[sb.Key]
-	s.HealthCheck = healthcheck([]string{"CMD", "/cjob", "sandbox", "probe", target}, c)
+	s.HealthCheck = healthcheck([]string{"CMD", "/cjob-sandbox", "probe", target}, c)
 	s.DependsOn = types.DependsOnConfig{
 		names[sb.Key]: dependency(types.ServiceConditionStarted),
 		name:          dependency(types.ServiceConditionStarted),

@@ -165,7 +165,7 @@ func TestComposeLoads(t *testing.T) {
 		t.Errorf("web healthcheck %+v", web.HealthCheck)
 	}
 	probe := got.Services["coding-core-api-1-ready"]
-	if probe.HealthCheck == nil || strings.Join(probe.HealthCheck.Test, " ") != "CMD /cjob sandbox probe http://127.0.0.1:8000/healthz" {
+	if probe.HealthCheck == nil || strings.Join(probe.HealthCheck.Test, " ") != "CMD /cjob-sandbox probe http://127.0.0.1:8000/healthz" {
 		t.Errorf("api probe healthcheck %+v", probe.HealthCheck)
 	}
 	if probe.Image != "cjob-sandbox:0123abcd" || probe.NetworkMode != "service:core-app-1" {
