@@ -3,10 +3,24 @@ GO      ?= go
 BIN     ?= bin/cjob
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build demo demo-down test unit e2e bench fuzz proto vet clean screenshots payloads
+.PHONY: build demo demo-down test unit e2e bench fuzz proto vet clean screenshots payloads dist
 
 build:
 	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/cjob
+
+# Release builds: cjob for linux, darwin and windows on amd64 and arm64
+# (each carries the host sandbox for linux/amd64 and linux/arm64 engines),
+# with SHA256SUMS.
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+dist:
+	rm -rf dist && mkdir -p dist
+	set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
+			-o dist/cjob-$(VERSION)-$$os-$$arch$$ext ./cmd/cjob; \
+		echo "dist/cjob-$(VERSION)-$$os-$$arch$$ext"; \
+	done
+	cd dist && sha256sum cjob-* > SHA256SUMS
 
 # Builds cjob and the demo images, then brings the whole demo production up
 # on this machine's engine.
@@ -55,4 +69,4 @@ proto:
 	cd prodspec/legacy && $(GO) generate ./...
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -147,6 +147,9 @@ func checkRegistry(r string) error {
 	return nil
 }
 
+// windowsPath is a volume source given as a Windows path (C:\src or C:/src).
+var windowsPath = regexp.MustCompile(`^[a-zA-Z]:[\\/]`)
+
 // volumeNameRE is Docker's rule for named volumes.
 var volumeNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
@@ -154,6 +157,9 @@ var volumeNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 // path on the host or a volume name; the target is an absolute path in the
 // container.
 func ParseVolume(s string) (Volume, error) {
+	if windowsPath.MatchString(s) {
+		return Volume{}, fmt.Errorf("invalid volume %q: the source is a Windows path, but production hosts run Linux: name the path on the production host (/srv/data:/data), and cjob dev maps it to a named volume on any machine", s)
+	}
 	parts := strings.Split(s, ":")
 	if len(parts) < 2 || len(parts) > 3 {
 		return Volume{}, fmt.Errorf("invalid volume %q: want source:target or source:target:ro", s)

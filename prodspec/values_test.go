@@ -87,6 +87,11 @@ func TestParseVolume(t *testing.T) {
 			t.Errorf("ParseVolume(%q) = %+v, want an error", in, got)
 		}
 	}
+	for _, in := range []string{`C:\src\api:/src`, "c:/data:/data:ro"} {
+		if _, err := ParseVolume(in); err == nil || !strings.Contains(err.Error(), "Windows path") {
+			t.Errorf("ParseVolume(%q) = %v, want an error naming the Windows path", in, err)
+		}
+	}
 }
 
 func TestImages(t *testing.T) {

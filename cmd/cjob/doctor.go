@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -115,9 +114,7 @@ func runDoctor(ctx context.Context, g *global) []check {
 	} else {
 		add("host sandbox", true, "image %s for linux/%s, made locally from the cjob-sandbox this cjob carries", sandbox.ImageRef(hash), arch)
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs("/var/lib/docker", &st); err == nil {
-		free := float64(st.Bavail) * float64(st.Bsize) / (1 << 30)
+	if free, ok := freeGiB("/var/lib/docker"); ok {
 		out = append(out, check{Name: "disk", OK: free > 1, Warn: free < 5, Detail: fmt.Sprintf("%.1f GiB free under /var/lib/docker", free)})
 	}
 	if ferr != nil {

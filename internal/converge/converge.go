@@ -5,7 +5,6 @@ package converge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -90,12 +89,14 @@ func rewriteDev(f *prodspec.File, ro devenv.Options) (*devenv.Result, error) {
 }
 
 // PortFree reports whether 127.0.0.1:port can be published: nothing on this
-// machine listens there. A port below 1024 that this user may not bind is
-// still free for the engine, which binds as root.
+// machine listens there. Only "address in use" says no: a port below 1024
+// that this user may not bind is still free for the engine, which binds as
+// root, and where this machine's loopback cannot be used at all (cjob in a
+// network namespace of its own, say) the engine is the judge.
 func PortFree(port int) bool {
 	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
-		return errors.Is(err, os.ErrPermission) || isEACCES(err)
+		return !isAddrInUse(err)
 	}
 	l.Close()
 	return true

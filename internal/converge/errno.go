@@ -1,3 +1,5 @@
+//go:build !windows
+
 package converge
 
 import (
@@ -5,4 +7,4 @@ import (
 	"syscall"
 )
 
-func isEACCES(err error) bool { return errors.Is(err, syscall.EACCES) }
+func isAddrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -342,9 +344,15 @@ type SyncRule struct {
 
 // ParseSyncRule reads "SRC:DEST".
 func ParseSyncRule(s string) (SyncRule, error) {
-	src, dest, ok := strings.Cut(s, ":")
-	if !ok || src == "" || !strings.HasPrefix(dest, "/") {
+	i := strings.LastIndex(s, ":/")
+	if i <= 0 {
 		return SyncRule{}, fmt.Errorf("--sync %q: want SRC:DEST, SRC relative to the source folder and DEST an absolute path in the container", s)
+	}
+	// SRC may be written the way this machine writes paths (static\css on
+	// Windows); it is relative to the folder, never a drive or a root.
+	src, dest := filepath.ToSlash(s[:i]), s[i+1:]
+	if filepath.IsAbs(s[:i]) || strings.HasPrefix(src, "/") || strings.Contains(src, ":") || slices.Contains(strings.Split(src, "/"), "..") {
+		return SyncRule{}, fmt.Errorf("--sync %q: SRC %q must be a path inside the source folder, relative to it (want SRC:DEST)", s, s[:i])
 	}
 	src = strings.Trim(strings.TrimPrefix(src, "./"), "/")
 	if src == "" {

@@ -33,6 +33,10 @@ func TestParseSyncRule(t *testing.T) {
 		{in: "static", wantErr: true},
 		{in: ":/app", wantErr: true},
 		{in: "static:relative", wantErr: true},
+		{in: "static/css:/srv/www/css", want: converge.SyncRule{Src: "static/css", Dest: "/srv/www/css"}},
+		{in: `C:\src\static:/srv/www`, wantErr: true}, // a drive, not a path in the folder
+		{in: "/abs/static:/srv/www", wantErr: true},
+		{in: "../elsewhere:/srv/www", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
