@@ -122,9 +122,17 @@ func (r result) String() string {
 // cjob runs the binary under test.
 func cjob(t *testing.T, args ...string) result {
 	t.Helper()
+	return cjobVia(t, nil, args...)
+}
+
+// cjobVia runs the binary under test through a wrapper command (e.g.
+// unshare -n), or directly when via is empty.
+func cjobVia(t *testing.T, via []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cjobBin, args...)
+	argv := append(append(append([]string{}, via...), cjobBin), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = repoRoot
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

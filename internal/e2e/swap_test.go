@@ -114,16 +114,24 @@ func tryGet(url string) (int, string) {
 // watcher runs `cjob dev swap --watch` in the background and collects its
 // output.
 type watcher struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  strings.Builder
-	done chan struct{}
+	cmd    *exec.Cmd
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	out    strings.Builder
+	done   chan struct{}
 }
 
 func startWatch(t *testing.T, args ...string) *watcher {
 	t.Helper()
+	return startWatchVia(t, nil, args...)
+}
+
+// startWatchVia is startWatch through a wrapper command (unshare -n).
+func startWatchVia(t *testing.T, via []string, args ...string) *watcher {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &watcher{cmd: exec.CommandContext(ctx, cjobBin, args...), done: make(chan struct{})}
+	argv := append(append(append([]string{}, via...), cjobBin), args...)
+	w := &watcher{cmd: exec.CommandContext(ctx, argv[0], argv[1:]...), done: make(chan struct{}), cancel: cancel}
 	w.cmd.Cancel = func() error { return w.cmd.Process.Signal(os.Interrupt) }
 	pr, pw := io.Pipe()
 	w.cmd.Stdout, w.cmd.Stderr = pw, pw
@@ -149,6 +157,18 @@ func startWatch(t *testing.T, args ...string) *watcher {
 		t.Logf("watch output:\n%s", w.output())
 	})
 	return w
+}
+
+// stop interrupts the watch and waits for it to end.
+func (w *watcher) stop(t *testing.T) {
+	t.Helper()
+	w.cancel()
+	select {
+	case <-w.done:
+	case <-time.After(20 * time.Second):
+		w.cmd.Process.Kill()
+		t.Errorf("the watch did not stop on an interrupt")
+	}
 }
 
 func (w *watcher) output() string {
