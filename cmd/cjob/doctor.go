@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -106,7 +107,14 @@ func runDoctor(ctx context.Context, g *global) []check {
 		add("engine", false, "%v", err)
 		return out
 	}
-	add("engine", true, "%s: Docker %s, API %s, %s, %d CPUs, %.1f GiB", info.Host, info.ServerVersion, info.APIVersion, info.Arch, info.CPUs, float64(info.MemoryBytes)/(1<<30))
+	kind := engine.Kind{Name: "Docker Engine", Version: info.ServerVersion}
+	if k, err := eng.Kind(dctx); err == nil {
+		kind = k
+	}
+	add("engine", true, "%s at %s (from %s): API %s, %s, %d CPUs, %.1f GiB", kind, info.Host, eng.Source(), info.APIVersion, info.Arch, info.CPUs, float64(info.MemoryBytes)/(1<<30))
+	for _, n := range kind.Notes() {
+		out = append(out, check{Name: "engine", OK: true, Warn: true, Detail: n})
+	}
 	if arch, err := sandbox.Arch(info.Arch); err != nil {
 		add("host sandbox", false, "%v", err)
 	} else if _, hash, err := sandbox.Payload(arch); err != nil {
@@ -114,7 +122,7 @@ func runDoctor(ctx context.Context, g *global) []check {
 	} else {
 		add("host sandbox", true, "image %s for linux/%s, made locally from the cjob-sandbox this cjob carries", sandbox.ImageRef(hash), arch)
 	}
-	if free, ok := freeGiB("/var/lib/docker"); ok {
+	if free, ok := freeGiB("/var/lib/docker"); ok && kind.Name == "Docker Engine" && !kind.Remote && strings.HasPrefix(info.Host, "unix://") {
 		out = append(out, check{Name: "disk", OK: free > 1, Warn: free < 5, Detail: fmt.Sprintf("%.1f GiB free under /var/lib/docker", free)})
 	}
 	if ferr != nil {

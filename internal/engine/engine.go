@@ -26,8 +26,9 @@ var ErrUnreachable = errors.New("docker engine unreachable")
 
 // Engine is a connection to one Docker engine.
 type Engine struct {
-	c    *client.Client
-	host string
+	c      *client.Client
+	host   string
+	source string // how the endpoint was chosen (Discover)
 }
 
 // Options choose the engine.
@@ -42,8 +43,17 @@ type Options struct {
 	CA, Cert, Key string
 }
 
-// Dial connects to the engine and negotiates the API version.
+// Dial connects to the engine and negotiates the API version. With no
+// Host, the engine is found as the docker CLI finds it (Discover).
 func Dial(ctx context.Context, opts Options) (*Engine, error) {
+	source := "-H"
+	if opts.Host == "" {
+		ep := Discover(OSEnv())
+		opts.Host, source = ep.Host, ep.Source
+		if opts.CA == "" && opts.Cert == "" {
+			opts.CA, opts.Cert, opts.Key = ep.CA, ep.Cert, ep.Key
+		}
+	}
 	copts := []client.Opt{client.FromEnv}
 	switch {
 	case strings.HasPrefix(opts.Host, "ssh://"):
@@ -60,7 +70,7 @@ func Dial(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker engine %s: %w", opts.Host, err)
 	}
-	e := &Engine{c: c, host: c.DaemonHost()}
+	e := &Engine{c: c, host: c.DaemonHost(), source: source}
 	if strings.HasPrefix(opts.Host, "ssh://") {
 		e.host = opts.Host
 	}
@@ -82,6 +92,10 @@ func (e *Engine) Close() error { return e.c.Close() }
 
 // Host is the endpoint in use.
 func (e *Engine) Host() string { return e.host }
+
+// Source says how the endpoint was chosen: -H, DOCKER_HOST, a docker
+// context, or the socket found.
+func (e *Engine) Source() string { return e.source }
 
 // APIVersion is the negotiated API version.
 func (e *Engine) APIVersion() string { return e.c.ClientVersion() }
