@@ -169,6 +169,10 @@ func printSwap(w io.Writer, job string, r *converge.SwapResult) {
 
 func printRound(out, errw io.Writer, job string, r converge.Round) {
 	stamp := time.Now().Format("15:04:05")
+	if r.Warning != "" {
+		fmt.Fprintf(errw, "%s warning: %s\n", stamp, r.Warning)
+		return
+	}
 	what := ""
 	if n := len(r.Changed) + len(r.Removed); n > 0 {
 		what = fmt.Sprintf(" (%d changed)", n)

@@ -25,6 +25,9 @@ type Round struct {
 	Swap    *SwapResult
 	Sync    time.Duration
 	Err     error // the round failed; the last good container still runs
+	// Warning is a note about the watch itself, before the first round
+	// (N is 0): why some changes may go unseen.
+	Warning string
 }
 
 // WatchOptions tune Watch.
@@ -50,6 +53,9 @@ func Watch(ctx context.Context, eng Engine, opts WatchOptions, round func(Round)
 		return fmt.Errorf("watch %s: %w", opts.Swap.Build.Dir, err)
 	}
 	defer w.Close()
+	if warn := w.Warning(); warn != "" {
+		round(Round{Warning: warn})
+	}
 	n := 1
 	sr, err := Swap(ctx, eng, opts.Swap)
 	round(Round{N: n, Swap: sr, Err: err})

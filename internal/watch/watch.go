@@ -87,6 +87,8 @@ type Watcher struct {
 	known  map[string]bool // non-ignored paths seen under root -> isDir
 	errQ   []error         // errors waiting to be delivered on errs
 	closed bool            // the root went away; nothing more will happen
+
+	warning string // see Warning
 }
 
 // New starts watching opts.Root and every non-ignored folder below it. The
@@ -140,6 +142,9 @@ func New(opts Options) (*Watcher, error) {
 	if err := w.walk(root, ".", false); err != nil {
 		fsw.Close()
 		return nil, err
+	}
+	if fs := remoteFS(root); fs != "" {
+		w.warning = fmt.Sprintf("%s is on a %s filesystem: only changes saved on this machine are seen; edits made on the other side (the server, the host of a VM share) are not", root, fs)
 	}
 	go w.loop()
 	return w, nil
@@ -396,7 +401,7 @@ func (w *Watcher) walk(abs, rel string, report bool) error {
 				return filepath.SkipDir
 			}
 			if isWatchLimit(err) {
-				return fmt.Errorf("watch: %s: %w (raise fs.inotify.max_user_watches or ignore more folders)", childRel, err)
+				return fmt.Errorf("watch: %s: %w", childRel, limitHint(err))
 			}
 			w.report(fmt.Errorf("watch: %s: %w", childRel, err))
 			return filepath.SkipDir
@@ -411,6 +416,19 @@ func isWatchLimit(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EMFILE)
 }
 
+// limitHint says which limit ran out, and what to do.
+func limitHint(err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: out of inotify watches, one per folder (raise them: sysctl fs.inotify.max_user_watches=524288; or exclude large folders in .dockerignore)", err)
+	}
+	return fmt.Errorf("%w: out of file descriptors (on macOS every watched file takes one: exclude large folders in .dockerignore, or raise the limit with ulimit -n)", err)
+}
+
+// Warning says why changes may go unseen in this folder ("" when they
+// will not): a network or FUSE filesystem (sshfs, NFS, SMB, a VM's shared
+// folder) reports only the changes made on this machine.
+func (w *Watcher) Warning() string { return w.warning }
+
 // ignored reports whether rel is excluded, by the built-in rules or by the
 // configured Ignorer.
 func (w *Watcher) ignored(rel string, isDir bool) bool {
@@ -420,8 +438,9 @@ func (w *Watcher) ignored(rel string, isDir bool) bool {
 	return w.ignore != nil && w.ignore.Ignored(rel, isDir)
 }
 
-// builtinIgnored excludes any .git folder (or a submodule's .git file) and
-// the root's own .cjob folder.
+// builtinIgnored excludes any .git folder (or a submodule's .git file), any
+// node_modules folder (the package manager's, rebuilt from package.json,
+// and often the largest tree by far) and the root's own .cjob folder.
 func builtinIgnored(rel string) bool {
 	if rel == ".cjob" || strings.HasPrefix(rel, ".cjob/") {
 		return true
@@ -429,7 +448,7 @@ func builtinIgnored(rel string) bool {
 	for rest := rel; rest != ""; {
 		var part string
 		part, rest, _ = strings.Cut(rest, "/")
-		if part == ".git" {
+		if part == ".git" || part == "node_modules" {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -427,19 +429,42 @@ func TestNewErrors(t *testing.T) {
 
 func TestBuiltinIgnored(t *testing.T) {
 	for rel, want := range map[string]bool{
-		".git":           true,
-		".git/HEAD":      true,
-		"lib/.git":       true,
-		"lib/.git/index": true,
-		".cjob":          true,
-		".cjob/state":    true,
-		"lib/.cjob":      false, // only the root's own .cjob
-		".github":        false,
-		"a.git":          false,
-		"src/main.go":    false,
+		".git":                            true,
+		".git/HEAD":                       true,
+		"lib/.git":                        true,
+		"lib/.git/index":                  true,
+		".cjob":                           true,
+		".cjob/state":                     true,
+		"lib/.cjob":                       false, // only the root's own .cjob
+		".github":                         false,
+		"a.git":                           false,
+		"src/main.go":                     false,
+		"node_modules":                    true,
+		"web/node_modules/react/index.js": true,
+		"node_modules_notes.md":           false,
 	} {
 		if got := builtinIgnored(rel); got != want {
 			t.Errorf("builtinIgnored(%q) = %v, want %v", rel, got, want)
 		}
+	}
+}
+
+func TestLimitHint(t *testing.T) {
+	if got := limitHint(syscall.ENOSPC).Error(); !strings.Contains(got, "fs.inotify.max_user_watches") || !errors.Is(limitHint(syscall.ENOSPC), syscall.ENOSPC) {
+		t.Errorf("ENOSPC: %q", got)
+	}
+	if got := limitHint(syscall.EMFILE).Error(); !strings.Contains(got, "ulimit -n") || !strings.Contains(got, ".dockerignore") {
+		t.Errorf("EMFILE: %q", got)
+	}
+}
+
+func TestNoWarningOnALocalFolder(t *testing.T) {
+	w, err := New(Options{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if w.Warning() != "" && remoteFS(os.TempDir()) == "" {
+		t.Errorf("warning on a local folder: %q", w.Warning())
 	}
 }
