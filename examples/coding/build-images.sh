@@ -30,7 +30,9 @@ trap 'rm -rf "$work"' EXIT
 echo "building demo binary (linux/$goarch)"
 (cd "$repo" && CGO_ENABLED=0 GOOS=linux GOARCH="$goarch" \
 	go build -trimpath -ldflags='-s -w' -o "$work/demo" ./examples/coding/demo)
-hash="$(sha256sum "$work/demo" | cut -c1-64)"
+# sha256sum (Linux) or shasum (macOS).
+if command -v sha256sum >/dev/null; then sum() { sha256sum "$1"; }; else sum() { shasum -a 256 "$1"; }; fi
+hash="$(sum "$work/demo" | cut -c1-64)"
 echo "binary sha256 ${hash:0:12}"
 
 # label IMAGE prints the hash label of IMAGE, or nothing if there is none.
