@@ -320,3 +320,21 @@ func TestRunChecksFromInsideTheSandbox(t *testing.T) {
 		}
 	})
 }
+
+func TestRoutable(t *testing.T) {
+	ctx := context.Background()
+	if !Routable(ctx, "t-loopback", "127.0.0.1") {
+		t.Error("127.0.0.1 (port 1 refused) should be routable")
+	}
+	start := time.Now()
+	if Routable(ctx, "t-doc", "2001:db8::1") {
+		t.Error("a documentation address should not be routable")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %s", d)
+	}
+	// The answer is kept for the network.
+	if !Routable(ctx, "t-loopback", "2001:db8::1") {
+		t.Error("the network's first answer should be kept")
+	}
+}
