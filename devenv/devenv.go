@@ -101,6 +101,7 @@ func Rewrite(f *prodspec.File, opts Options) (*Result, error) {
 				Hostname:    host,
 				Aliases:     []string{host, host + f.DNSSuffix},
 				StopTimeout: time.Second,
+				Labels:      map[string]string{stack.LabelSandboxAPI: stack.SandboxAPI},
 			},
 		}
 		text := "host sandbox " + sb.Name + " on network " + st.Network + ", answering as " + host + " and " + host + f.DNSSuffix

@@ -144,3 +144,31 @@ func TestPortsStableAcrossRuns(t *testing.T) {
 		t.Errorf("ports moved on the second run (-first +second):\n%s", diff)
 	}
 }
+
+// TestSandboxAPI: every sandbox's spec names the sandbox API, so sandboxes
+// made for another one (an older cjob's) are recreated once, while the
+// sandbox image itself stays out of the hash.
+func TestSandboxAPI(t *testing.T) {
+	f := load(t, "testdata/rewrite.yml")
+	a, err := Rewrite(f, Options{SandboxImage: "cjob-sandbox:aaa", HostPathExists: exists})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Rewrite(f, Options{SandboxImage: "cjob-sandbox:bbb", HostPathExists: exists})
+	for i, u := range a.Stack.Units {
+		if u.Kind != stack.KindSandbox {
+			continue
+		}
+		if u.Spec.Labels[stack.LabelSandboxAPI] != stack.SandboxAPI {
+			t.Errorf("%s labels %v", u.Key, u.Spec.Labels)
+		}
+		if u.Hash() != b.Stack.Units[i].Hash() {
+			t.Errorf("%s: the sandbox image changed its hash", u.Key)
+		}
+		old := *u
+		old.Spec.Labels = nil
+		if old.Hash() == u.Hash() {
+			t.Errorf("%s: a sandbox of another API has the same hash", u.Key)
+		}
+	}
+}

@@ -32,10 +32,22 @@ const (
 
 	// A job swapped for a local build (`cjob dev swap`) carries these; they
 	// are part of its Spec, so `dev up` keeps them and `restore` drops them.
+	// LabelSandboxAPI is on every host sandbox's spec: the version of the
+	// commands cjob runs in it (cjob-sandbox). A sandbox's image is not
+	// part of its hash (upgrading cjob must not restart the stack), so a
+	// change to those commands bumps SandboxAPI, and the sandboxes made
+	// for another version are recreated once.
+	LabelSandboxAPI = "cjob.sandbox-api"
+
 	LabelSwapped         = "cjob.swapped"          // the source folder
 	LabelSwappedImage    = "cjob.swapped-image"    // the image built from it
 	LabelSwappedTemplate = "cjob.swapped-template" // the build template, when one made the image
 )
+
+// SandboxAPI is the version of the host sandbox's commands (see
+// LabelSandboxAPI): 2 is cjob-sandbox (wait, probe, rm); 1 was the cjob
+// binary itself.
+const SandboxAPI = "2"
 
 // Kind says what a unit is.
 type Kind int
