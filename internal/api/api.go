@@ -90,6 +90,7 @@ type ActionResult struct {
 	Error    string              `json:"error,omitempty"`
 	Version  int64               `json:"version,omitempty"`  // a version the action pushed (update, rollback)
 	Reverted int64               `json:"reverted,omitempty"` // a version pushed to undo a failed update
+	Notes    []string            `json:"notes,omitempty"`    // what the operator should know (host paths made, hosts skipped)
 }
 
 // StreamLine is one line of an action's stream.

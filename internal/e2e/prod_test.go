@@ -223,8 +223,9 @@ services:
         port: 8090
         env: {ROLE: git}
         health: {http: /healthz, interval: 200ms}
+        volumes: ["%s:/data"]
         run_on_host: prod-2
-`, h1.Address, h1.Endpoint, h2.Address, h2.Endpoint, reg, tag, logLevel, reg)
+`, h1.Address, h1.Endpoint, h2.Address, h2.Endpoint, reg, tag, logLevel, reg, filepath.Join(dir, "git-store"))
 	path := filepath.Join(dir, "jobs.yml")
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
@@ -299,8 +300,18 @@ func TestProduction(t *testing.T) {
 		t.Errorf("history shows a secret:\n%s", r.stdout)
 	}
 
-	// up: both tasks on their hosts, healthy, version 1.
+	// up: both tasks on their hosts, healthy, version 1. git binds a host
+	// folder that does not exist yet: the engine makes it.
 	srv.must(t, "alice", "up", "--all", "--progress", "plain")
+	if fi, err := os.Stat(filepath.Join(dir, "git-store")); err != nil || !fi.IsDir() {
+		t.Errorf("the host folder git binds was not made: %v", err)
+	}
+	if r := srv.must(t, "alice", "reload", "git"); !strings.Contains(r.stdout+r.stderr, "the engine makes the folder when it is missing") {
+		t.Errorf("reload git does not say the host path is made:\n%s", r)
+	}
+	if !hasEvent(srv.events(t), "reload", "ok", "git-store") {
+		t.Errorf("the reload event does not name the host path")
+	}
 	j := srv.job(t, "core.api")
 	if j.Running != 2 || j.State != "ok" || len(j.Versions) != 1 || j.Versions[0] != 1 {
 		t.Fatalf("after up: %+v", j)

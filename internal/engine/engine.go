@@ -259,11 +259,17 @@ func (e *Engine) Create(ctx context.Context, r stack.CreateRequest) (string, err
 		hc.Init = &t
 	}
 	for _, m := range s.Mounts {
-		typ := mount.TypeVolume
 		if m.Type == "bind" {
-			typ = mount.TypeBind
+			// The Binds form, as `docker run -v` sends it: the engine
+			// makes a missing host folder (the Mounts form refuses).
+			b := m.Source + ":" + m.Target
+			if m.ReadOnly {
+				b += ":ro"
+			}
+			hc.Binds = append(hc.Binds, b)
+			continue
 		}
-		hc.Mounts = append(hc.Mounts, mount.Mount{Type: typ, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 	}
 	var nc *network.NetworkingConfig
 	if s.HostNetwork {

@@ -68,13 +68,25 @@ func (e HostsError) Error() string {
 // Unwrap gives each host's error to errors.Is and errors.As.
 func (e HostsError) Unwrap() []error { return fleet.Errors(e).Unwrap() }
 
-// stackOf is the production stack of a version.
-func stackOf(t Target) (*stack.Stack, error) {
+// stackOf is the production stack of a version, and what the rewrite says
+// about each job (host paths the engine makes, say).
+func stackOf(t Target) (*stack.Stack, []rewrite.Note, error) {
 	res, err := rewrite.Production(t.File, t.Version)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return res.Stack, nil
+	return res.Stack, res.Notes, nil
+}
+
+// notesFor are the notes about job, as lines for the operator.
+func notesFor(notes []rewrite.Note, job string) []string {
+	var out []string
+	for _, n := range notes {
+		if n.Subject == job {
+			out = append(out, job+": "+n.Text)
+		}
+	}
+	return out
 }
 
 // JobUnits are the units of one job, by task number.
@@ -225,7 +237,7 @@ func (d *Deployer) converge(ctx context.Context, r convergeRequest, rep progress
 		return nil, nil, err
 	}
 	job := j.FullName()
-	st, err := stackOf(t)
+	st, notes, err := stackOf(t)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -246,6 +258,7 @@ func (d *Deployer) converge(ctx context.Context, r convergeRequest, rep progress
 	if err != nil {
 		return nil, nil, err
 	}
+	sc.warnings = append(notesFor(notes, job), sc.warnings...)
 	p := plan.Reconcile(subStack(st, units), sc.observed, r.plan)
 	res := d.run(ctx, p, sc.set, rep)
 	out := &Outcome{Job: job, Action: r.action, Changed: res.Done, Failures: failures(res), Elapsed: time.Since(start), Version: t.Version}
@@ -316,7 +329,7 @@ func (d *Deployer) RollingUpdate(ctx context.Context, t Target, job string, o Ro
 	if o.MaxParallel <= 0 {
 		o.MaxParallel = 1
 	}
-	st, err := stackOf(t)
+	st, notes, err := stackOf(t)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -325,6 +338,7 @@ func (d *Deployer) RollingUpdate(ctx context.Context, t Target, job string, o Ro
 	if err != nil {
 		return nil, nil, err
 	}
+	sc.warnings = append(notesFor(notes, job), sc.warnings...)
 	before := sc.observed.ByKey()
 	out := &Outcome{Job: job, Action: "rolling-update", Version: t.Version}
 	var touched []*stack.Unit
@@ -496,7 +510,7 @@ func report(rep progress.Reporter, unit string, s progress.Status, text string) 
 // version no longer declares are left alone: `down` removes them.
 func (d *Deployer) UpAll(ctx context.Context, t Target, rep progress.Reporter) (*Outcome, error) {
 	start := time.Now()
-	st, err := stackOf(t)
+	st, _, err := stackOf(t)
 	if err != nil {
 		return nil, err
 	}

@@ -177,6 +177,11 @@ func onto(f *prodspec.File, env stack.Env, opts StagingOptions) (*Result, error)
 			})
 			if env == stack.Production {
 				u.Spec.Mounts = prodMounts(j)
+				for _, m := range u.Spec.Mounts {
+					if m.Type == "bind" {
+						res.Note(name, fmt.Sprintf("host path %s on %s is bound at %s; the engine makes the folder when it is missing", m.Source, t.Host, m.Target))
+					}
+				}
 			} else {
 				u.Spec.Mounts = TaskMounts(f.Project, env, t.Host, j, opts.HostPathExists, res)
 			}

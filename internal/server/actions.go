@@ -258,6 +258,7 @@ func (s *Server) perform(ctx context.Context, a actionCall) api.ActionResult {
 	if res.Reverted > 0 {
 		details = append(details, fmt.Sprintf("version %d restores the job's previous definition", res.Reverted))
 	}
+	details = append(details, res.Notes...)
 	ev.Detail = strings.Join(details, "; ")
 	s.record(ctx, ev)
 	s.o.Logf("%s %s by %s: %s (%s)", a.action, a.job, a.by, ev.Result, ev.Detail)
@@ -301,7 +302,7 @@ func (s *Server) run(ctx context.Context, a actionCall) api.ActionResult {
 	for _, w := range warns {
 		a.out.warn(w)
 	}
-	res := api.ActionResult{Outcome: out}
+	res := api.ActionResult{Outcome: out, Notes: warns}
 	if err != nil {
 		res.Error = err.Error()
 	}
@@ -419,7 +420,7 @@ func (s *Server) roll(ctx context.Context, a actionCall, nf *prodspec.File, kind
 	for _, w := range r.Warnings {
 		a.out.warn(w)
 	}
-	res := api.ActionResult{Version: r.Version, Outcome: r.Outcome, Reverted: r.Reverted}
+	res := api.ActionResult{Version: r.Version, Outcome: r.Outcome, Reverted: r.Reverted, Notes: r.Warnings}
 	if err != nil {
 		res.Error = err.Error()
 		return res
