@@ -45,6 +45,12 @@ then push again with --force.`,
 				return err
 			}
 			cl := rm.client()
+			// The store's identity keys what this machine remembers: a
+			// store replaced at the same address starts afresh.
+			info, err := cl.Info(cmd.Context())
+			if err != nil {
+				return err
+			}
 			req := api.PushRequest{File: string(b), Message: message, Force: force, Base: -1}
 			var pushes *localstate.Pushes
 			if cmd.Flags().Changed("base") {
@@ -56,7 +62,7 @@ then push again with --force.`,
 				if pushes, err = localstate.LoadPushes(); err != nil {
 					return err
 				}
-				if v, ok := pushes.Base(cl.Base, g.jobsFile); ok {
+				if v, ok := pushes.Base(info.Store, g.jobsFile); ok {
 					req.Base = v
 				}
 			}
@@ -72,7 +78,7 @@ then push again with --force.`,
 				pushes, err = localstate.LoadPushes()
 			}
 			if err == nil {
-				pushes.Set(cl.Base, g.jobsFile, res.Version.Number)
+				pushes.Set(info.Store, g.jobsFile, res.Version.Number)
 				err = pushes.Save()
 			}
 			if err != nil {

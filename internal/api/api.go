@@ -31,6 +31,7 @@ type Error struct {
 
 // Info is GET /api/v1/info.
 type Info struct {
+	Store        string    `json:"store"` // the store's identity: what a push's base is a version of
 	Project      string    `json:"project,omitempty"`
 	Head         int64     `json:"head"`
 	Etcd         []string  `json:"etcd"`

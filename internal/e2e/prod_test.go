@@ -557,6 +557,42 @@ services:
 	if r := srv.must(t, "ops", "events"); !strings.Contains(r.stdout, "up") || !strings.Contains(r.stdout, "failed") {
 		t.Errorf("events after a restart:\n%s", r)
 	}
+
+	// The store is replaced at the same address (a new data dir): the
+	// operator's first push is accepted, though this machine remembers
+	// version 1 of the old store; then a stale base is refused again.
+	srv.stop(t)
+	fresh := filepath.Join(dir, "fresh")
+	for i, a := range srv.args {
+		if a == data {
+			srv.args[i] = fresh
+		}
+	}
+	srv.start(t)
+	b, err = os.ReadFile(filepath.Join(fresh, "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.token = strings.TrimSpace(string(b))
+	if r := srv.must(t, "ops", "push", "-f", file, "-m", "on the new store"); !strings.Contains(r.stdout, "Pushed version 1") {
+		t.Errorf("the first push to a replaced store:\n%s", r)
+	}
+	edited := strings.Replace(readFile(t, file), "very-secret-value", "another-secret", 1)
+	os.WriteFile(file, []byte(edited), 0o644)
+	srv.must(t, "bob", "push", "-f", file, "-m", "bob's")
+	os.WriteFile(file, []byte(strings.Replace(edited, "8090", "8091", 1)), 0o644)
+	if r := srv.as(t, "ops", srv.token, "push", "-f", file); r.code == 0 || !strings.Contains(r.stderr, "refused") {
+		t.Errorf("a push over bob's version from a stale base must be refused:\n%s", r)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestServerTLS: with --tls-cert the API and the UI are served over HTTPS;

@@ -187,8 +187,9 @@ func firstLine(s string) string {
 }
 
 // Pushes are the versions last pushed (or seen) from this machine, per
-// server and jobs file: the base of the next push, so that a push over
-// someone else's newer version is refused.
+// store (the server's store identity, so a replaced store at the same
+// address starts afresh) and jobs file: the base of the next push, so that
+// a push over someone else's newer version is refused.
 type Pushes struct {
 	path string
 	m    map[string]int64
@@ -215,21 +216,21 @@ func LoadPushes() (*Pushes, error) {
 	return p, nil
 }
 
-func pushKey(server, file string) string {
+func pushKey(store, file string) string {
 	if abs, err := filepath.Abs(file); err == nil {
 		file = abs
 	}
-	return server + " " + file
+	return "store:" + store + " " + file
 }
 
-// Base is the version last pushed from file to server.
-func (p *Pushes) Base(server, file string) (int64, bool) {
-	v, ok := p.m[pushKey(server, file)]
+// Base is the version last pushed from file to the store.
+func (p *Pushes) Base(store, file string) (int64, bool) {
+	v, ok := p.m[pushKey(store, file)]
 	return v, ok
 }
 
-// Set remembers version v as the last pushed from file to server.
-func (p *Pushes) Set(server, file string, v int64) { p.m[pushKey(server, file)] = v }
+// Set remembers version v as the last pushed from file to the store.
+func (p *Pushes) Set(store, file string, v int64) { p.m[pushKey(store, file)] = v }
 
 // Save writes the record.
 func (p *Pushes) Save() error {

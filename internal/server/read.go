@@ -21,7 +21,7 @@ import (
 )
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
-	in := api.Info{Etcd: s.o.Store.Endpoints(), Embedded: s.o.Store.Embedded(), PollInterval: s.o.PollInterval.String(),
+	in := api.Info{Store: s.o.Store.ID(), Etcd: s.o.Store.Endpoints(), Embedded: s.o.Store.Embedded(), PollInterval: s.o.PollInterval.String(),
 		Started: s.started, Webhook: s.o.Webhook != ""}
 	if h := s.current(); h != nil {
 		in.Head, in.Project, in.Hosts = h.v.Number, h.file.Project, len(h.file.Hosts)

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -58,6 +60,7 @@ type Store struct {
 	member    *embeddedMember // nil for an external cluster
 	prefix    string
 	endpoints []string
+	id        string // the store's identity (ID)
 	timeout   time.Duration
 	logf      func(format string, args ...any)
 	closeOnce sync.Once
@@ -138,8 +141,49 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if s.member == nil {
 		s.logf("etcd: connected to %s", strings.Join(s.endpoints, ","))
 	}
+	if err := s.ensureID(ctx); err != nil {
+		return fail(fmt.Errorf("%s: %w", where, err))
+	}
 	return s, nil
 }
+
+// idKey holds the store's identity, written once when the store is made.
+const idKey = "id"
+
+// ensureID reads the store's identity, making it (once, in a transaction:
+// two servers starting on a new cluster agree) if the store has none.
+func (s *Store) ensureID(ctx context.Context) error {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	key := s.key(idKey)
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	resp, err := s.cli.Txn(cctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, hex.EncodeToString(b[:]))).
+		Else(clientv3.OpGet(key)).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("store identity: %w", err)
+	}
+	s.id = hex.EncodeToString(b[:])
+	if !resp.Succeeded {
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		if len(kvs) == 0 {
+			return errors.New("store identity: written and gone")
+		}
+		s.id = string(kvs[0].Value)
+	}
+	return nil
+}
+
+// ID is the store's identity: made when the store is made, the same for
+// every server on it and across restarts, new when the store is replaced
+// (a new data directory, a new cluster, a backup restored elsewhere). The
+// CLI keys the version it last pushed by it.
+func (s *Store) ID() string { return s.id }
 
 // diagnose improves on "context deadline exceeded" by trying a plain TCP
 // connection to each endpoint.

@@ -722,3 +722,23 @@ func TestConflictErrorMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentity: a store's identity is made once and kept across restarts;
+// a new store (another data dir) has another.
+func TestIdentity(t *testing.T) {
+	dir := t.TempDir()
+	s := openEmbedded(t, dir)
+	id := s.ID()
+	if len(id) != 32 {
+		t.Fatalf("ID %q, want 32 hex digits", id)
+	}
+	s.Close()
+	again := openEmbedded(t, dir)
+	if again.ID() != id {
+		t.Errorf("after a restart the ID is %q, was %q", again.ID(), id)
+	}
+	other := openEmbedded(t, t.TempDir())
+	if other.ID() == id {
+		t.Errorf("a new store has the same ID %q", id)
+	}
+}
