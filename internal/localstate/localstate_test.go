@@ -328,9 +328,9 @@ func TestPushes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int64{
-		"https://a.example.com " + filepath.Join(work, "jobs.yml"): 8,
-		"https://a.example.com /srv/other.yml":                     2,
-		"https://b.example.com " + filepath.Join(work, "jobs.yml"): 40,
+		"store:https://a.example.com " + filepath.Join(work, "jobs.yml"): 8,
+		"store:https://a.example.com /srv/other.yml":                     2,
+		"store:https://b.example.com " + filepath.Join(work, "jobs.yml"): 40,
 	}
 	if diff := cmp.Diff(want, m); diff != "" {
 		t.Errorf("%s (-want +got):\n%s", path, diff)
