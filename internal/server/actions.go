@@ -19,6 +19,7 @@ import (
 	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/registry"
 	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/store"
 	"github.com/cjob/cjob/prodspec"
 )
@@ -211,11 +212,82 @@ func (s *Server) lock(job, action, by string) (func(), error) {
 		return nil, fmt.Errorf("%s is busy: %s", job, what)
 	}
 	s.busy[job] = fmt.Sprintf("%s by %s since %s", action, by, time.Now().UTC().Format("15:04:05 MST"))
+	// The journal: a server that stops before the action ends finds it
+	// when it starts again (see recoverActions).
+	var version int64
+	if h := s.current(); h != nil {
+		version = h.v.Number
+	}
+	jctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := s.o.Store.BeginAction(jctx, store.Action{Job: job, Action: action, By: by, Version: version}); err != nil {
+		s.o.Logf("journal: %v", err)
+	}
+	cancel()
 	return func() {
+		jctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.o.Store.EndAction(jctx, job); err != nil {
+			s.o.Logf("journal: %v", err)
+		}
+		cancel()
 		s.busyMu.Lock()
 		delete(s.busy, job)
 		s.busyMu.Unlock()
 	}, nil
+}
+
+// recoverActions reports the actions a server left unfinished (it was
+// killed, or its machine lost, in the middle): one "interrupted" event
+// each, saying what the job runs now after a fresh look at the hosts, and
+// loudly when a job has no task running.
+func (s *Server) recoverActions(ctx context.Context) {
+	acts, err := s.o.Store.Actions(ctx)
+	if err != nil {
+		s.o.Logf("journal: %v", err)
+		return
+	}
+	if len(acts) == 0 {
+		return
+	}
+	h := s.current()
+	var jobs []status.Job
+	if h != nil && h.desire != nil {
+		jobs, _, _ = s.jobStates(ctx, h, true)
+	}
+	for _, a := range acts {
+		s.busyMu.Lock()
+		_, busy := s.busy[a.Job]
+		s.busyMu.Unlock()
+		if busy {
+			continue // begun by this server since it started
+		}
+		detail := fmt.Sprintf("the server stopped during %s by %s (started %s, version %d)", a.Action, a.By, a.Started.Format(time.RFC3339), a.Version)
+		var lines []string
+		for _, j := range jobs {
+			if a.Job != "*" && j.Job != a.Job {
+				continue
+			}
+			switch {
+			case j.Desired == "up" && j.Running == 0:
+				lines = append(lines, fmt.Sprintf("%s has no task running: `cjob up %s` brings it back", j.Job, j.Job))
+			case a.Job != "*" || j.Running < j.Needed || j.Outdated > 0:
+				lines = append(lines, fmt.Sprintf("%s: %d of %d tasks running, %d outdated, versions %v", j.Job, j.Running, j.Needed, j.Outdated, j.Versions))
+			}
+		}
+		if len(lines) > 0 {
+			detail += "; now " + strings.Join(lines, "; ")
+		} else if a.Job == "*" {
+			detail += "; every job has its tasks running"
+		}
+		target := a.Job
+		if target == "*" {
+			target = "(all jobs)"
+		}
+		s.record(ctx, store.Event{Who: "cjob-server", Action: a.Action, Target: target, Version: a.Version, Result: "interrupted", Detail: detail})
+		s.o.Logf("%s of %s by %s was interrupted: %s", a.Action, target, a.By, detail)
+		if err := s.o.Store.EndAction(ctx, a.Job); err != nil {
+			s.o.Logf("journal: %v", err)
+		}
+	}
 }
 
 // actionCall is one operator verb on one job: who asks, on which version,

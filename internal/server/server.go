@@ -154,6 +154,8 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	go s.watch(ctx, heads, seen)
+	// Actions a previous run left unfinished, before anything new starts.
+	s.recoverActions(ctx)
 	s.pollLoop(ctx)
 	return nil
 }

@@ -1,0 +1,85 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cjob/cjob/internal/api"
+	"github.com/cjob/cjob/internal/enginetest"
+	"github.com/cjob/cjob/internal/store"
+)
+
+// TestInterruptedActions: actions a server left in its journal (it was
+// killed in the middle) are each reported once when a server starts on the
+// store: an "interrupted" event saying what the job runs now, loudly when
+// no task of it runs; the journal is then empty.
+func TestInterruptedActions(t *testing.T) {
+	eng, _ := withEngine(t) // core.api task 1 runs on app-1; task 2 is missing
+	f := newFixture(t, func(o *Options) { o.Dial = enginetest.Dialer(map[string]*enginetest.Engine{"app-1": eng}) })
+	f.push(api.PushRequest{File: v1File}, 201)
+	ctx := tctx(t)
+	for _, a := range []store.Action{
+		{Job: "core.api", Action: "rolling-update", By: "alice", Version: 1},
+		{Job: "mail.sms", Action: "up", By: "bob", Version: 1},
+	} {
+		if err := f.st.BeginAction(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.srv.Run(rctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	var evs []store.Event
+	waitFor(t, "the interrupted events", 10*time.Second, func() bool {
+		evs, _ = f.st.Events(ctx, store.EventFilter{Action: ""})
+		n := 0
+		for _, e := range evs {
+			if e.Result == "interrupted" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	for _, e := range evs {
+		if e.Result != "interrupted" {
+			continue
+		}
+		switch e.Target {
+		case "core.api":
+			if e.Action != "rolling-update" || !strings.Contains(e.Detail, "rolling-update by alice") || !strings.Contains(e.Detail, "core.api: 1 of 2 tasks running") {
+				t.Errorf("core.api: %+v", e)
+			}
+		case "mail.sms":
+			if !strings.Contains(e.Detail, "mail.sms has no task running: `cjob up mail.sms` brings it back") {
+				t.Errorf("mail.sms: %+v", e)
+			}
+		default:
+			t.Errorf("unexpected %+v", e)
+		}
+	}
+	if acts, err := f.st.Actions(ctx); err != nil || len(acts) != 0 {
+		t.Errorf("journal after the report: %+v, %v", acts, err)
+	}
+}
+
+// TestActionsAreJournaled: while an action runs, the journal holds it; when
+// it ends, it is gone.
+func TestActionsAreJournaled(t *testing.T) {
+	f := newFixture(t)
+	unlock, err := f.srv.lock("core.api", "reload", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts, err := f.st.Actions(tctx(t))
+	if err != nil || len(acts) != 1 || acts[0].Job != "core.api" || acts[0].Action != "reload" || acts[0].By != "alice" {
+		t.Errorf("journal while running: %+v, %v", acts, err)
+	}
+	unlock()
+	if acts, _ := f.st.Actions(tctx(t)); len(acts) != 0 {
+		t.Errorf("journal after: %+v", acts)
+	}
+}
