@@ -83,3 +83,38 @@ func TestActionsAreJournaled(t *testing.T) {
 		t.Errorf("journal after: %+v", acts)
 	}
 }
+
+// TestHostAndTaskEvents: the periodic poll records a host that stops
+// answering and answers again, and a task that stopped when cjob did not
+// stop it (a crash, an engine restarted under it).
+func TestHostAndTaskEvents(t *testing.T) {
+	eng, _ := withEngine(t)
+	f := newFixture(t, func(o *Options) { o.Dial = enginetest.Dialer(map[string]*enginetest.Engine{"app-1": eng}) })
+	f.push(api.PushRequest{File: v1File}, 201)
+	ctx := tctx(t)
+	rctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.srv.Run(rctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	has := func(target, result, detail string) bool {
+		evs, _ := f.st.Events(ctx, store.EventFilter{})
+		for _, e := range evs {
+			if e.Target == target && e.Result == result && strings.Contains(e.Detail, detail) {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, "app-2 reported unreachable", 10*time.Second, func() bool { return has("host app-2", "unreachable", "app-2") })
+
+	eng.Kill("srvtest-core-api-1", 137)
+	f.srv.kickPoll()
+	waitFor(t, "the stopped task recorded", 10*time.Second, func() bool { return has("core.api", "stopped", "core.api/1 on app-1: Exited (137)") })
+
+	eng.SetDown(true)
+	f.srv.kickPoll()
+	waitFor(t, "app-1 reported unreachable", 10*time.Second, func() bool { return has("host app-1", "unreachable", "") })
+	eng.SetDown(false)
+	f.srv.kickPoll()
+	waitFor(t, "app-1 reachable again", 10*time.Second, func() bool { return has("host app-1", "reachable", "answers again") })
+}

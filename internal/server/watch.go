@@ -11,6 +11,7 @@ import (
 
 	"github.com/cjob/cjob/internal/jobdiff"
 	"github.com/cjob/cjob/internal/production"
+	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/internal/store"
 )
 
@@ -140,6 +141,7 @@ func (s *Server) pollLoop(ctx context.Context) {
 	t := time.NewTicker(s.o.PollInterval)
 	defer t.Stop()
 	down := map[string]bool{}
+	var prev *production.Snapshot
 	var pruned time.Time
 	for {
 		if s.o.KeepEvents > 0 && time.Since(pruned) > time.Hour {
@@ -154,16 +156,65 @@ func (s *Server) pollLoop(ctx context.Context) {
 		for _, n := range snap.Nodes {
 			if !n.Reachable && !down[n.Name] {
 				s.o.Logf("host %s unreachable: %s", n.Name, n.Error)
+				s.record(ctx, store.Event{Who: "cjob-server", Action: "host", Target: "host " + n.Name, Result: "unreachable", Detail: n.Error})
 			} else if n.Reachable && down[n.Name] {
 				s.o.Logf("host %s reachable again", n.Name)
+				s.record(ctx, store.Event{Who: "cjob-server", Action: "host", Target: "host " + n.Name, Result: "reachable", Detail: "answers again"})
 			}
 			down[n.Name] = !n.Reachable
 		}
+		s.taskChanges(ctx, prev, snap)
+		prev = snap
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-s.pollNow:
 		}
+	}
+}
+
+// taskChanges records the tasks that ran at the last periodic poll and do
+// not now, on a host that answers, while no action of cjob's was running
+// on their job: a crash, an engine restarted under them, someone's docker
+// stop.
+func (s *Server) taskChanges(ctx context.Context, prev, now *production.Snapshot) {
+	if prev == nil || prev.Observed == nil || now.Observed == nil {
+		return
+	}
+	reachable := map[string]bool{}
+	for _, n := range now.Nodes {
+		reachable[n.Name] = n.Reachable
+	}
+	current := map[string]*stack.Container{}
+	for _, c := range now.Observed.Containers {
+		if old, ok := current[c.Engine+"|"+c.Key()]; !ok || old.State != stack.StateRunning {
+			current[c.Engine+"|"+c.Key()] = c
+		}
+	}
+	for _, c := range prev.Observed.Containers {
+		job := c.Labels[stack.LabelJob]
+		if c.State != stack.StateRunning || job == "" || !reachable[c.Engine] {
+			continue
+		}
+		s.busyMu.Lock()
+		_, busy := s.busy[job]
+		_, all := s.busy["*"]
+		s.busyMu.Unlock()
+		if busy || all {
+			continue
+		}
+		what := "its container is gone"
+		if n := current[c.Engine+"|"+c.Key()]; n != nil {
+			if n.State == stack.StateRunning {
+				continue
+			}
+			what = n.Status
+			if what == "" {
+				what = n.State.String()
+			}
+		}
+		s.record(ctx, store.Event{Who: "cjob-server", Action: "task", Target: job, Result: "stopped",
+			Detail: fmt.Sprintf("%s on %s: %s (not stopped by cjob: a crash, the engine restarted, or by hand)", c.Key(), c.Engine, what)})
 	}
 }
