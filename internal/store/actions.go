@@ -36,7 +36,7 @@ func (s *Store) BeginAction(ctx context.Context, a Action) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.cli.Put(ctx, s.key(actionsPrefix+a.Job), string(b)); err != nil {
+	if _, err := s.kv.Put(ctx, s.key(actionsPrefix+a.Job), string(b)); err != nil {
 		return fmt.Errorf("record %s of %s: %w", a.Action, a.Job, err)
 	}
 	return nil
@@ -44,7 +44,7 @@ func (s *Store) BeginAction(ctx context.Context, a Action) error {
 
 // EndAction removes the job's action from the journal.
 func (s *Store) EndAction(ctx context.Context, job string) error {
-	if _, err := s.cli.Delete(ctx, s.key(actionsPrefix+job)); err != nil {
+	if _, err := s.kv.Delete(ctx, s.key(actionsPrefix+job)); err != nil {
 		return fmt.Errorf("end the action on %s: %w", job, err)
 	}
 	return nil
@@ -53,7 +53,7 @@ func (s *Store) EndAction(ctx context.Context, job string) error {
 // Actions are the actions in the journal: those in progress, or left by a
 // server that stopped.
 func (s *Store) Actions(ctx context.Context) ([]Action, error) {
-	resp, err := s.cli.Get(ctx, s.key(actionsPrefix), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	resp, err := s.kv.Get(ctx, s.key(actionsPrefix), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
 		return nil, fmt.Errorf("reading actions: %w", err)
 	}

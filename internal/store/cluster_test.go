@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -189,5 +190,63 @@ func TestClusterNoQuorum(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+}
+
+// TestClusterQuorumLostAndBack: an open store whose cluster loses its
+// quorum fails every request within its request timeout with
+// ErrUnavailable (not hanging for as long as the caller would wait), and
+// works again, with nothing done to it, once the members are back.
+func TestClusterQuorumLostAndBack(t *testing.T) {
+	c, err := StartCluster(t.TempDir(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := t.Context()
+	s, err := Open(ctx, Options{Endpoints: c.Endpoints(), RequestTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := pushRetrying(ctx, s, "v1", 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := c.Stop(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, call := range map[string]func() error{
+		"push":     func() error { _, _, err := s.Push(ctx, PushRequest{File: "v2", Base: 1}); return err },
+		"head":     func() error { _, err := s.Head(ctx); return err },
+		"event":    func() error { _, err := s.AddEvent(ctx, Event{Action: "push"}); return err },
+		"jobstate": func() error { return s.SetJobState(ctx, JobState{Job: "web.api", Desired: "up"}) },
+	} {
+		start := time.Now()
+		err := call()
+		d := time.Since(start)
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s without a quorum: %v, want ErrUnavailable", name, err)
+			continue
+		}
+		if d > 5*time.Second {
+			t.Errorf("%s without a quorum failed after %s, want about the 2s request timeout", name, d)
+		}
+		if !strings.Contains(err.Error(), "etcd at "+strings.Join(c.Endpoints(), ",")) || !strings.Contains(err.Error(), "bring the members back") {
+			t.Errorf("%s: error %q does not name the endpoints and the fix", name, err)
+		}
+	}
+	t.Logf("without a quorum: %v", func() error { _, err := s.Head(ctx); return err }())
+	for i := range 2 {
+		if err := c.Restart(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pushRetrying(ctx, s, "v2", 1); err != nil {
+		t.Fatalf("push with the quorum back: %v", err)
+	}
+	if h, err := s.Head(ctx); err != nil || h.File != "v2" {
+		t.Errorf("head with the quorum back = %+v, %v", h, err)
 	}
 }

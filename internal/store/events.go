@@ -46,7 +46,7 @@ func (s *Store) AddEvent(ctx context.Context, e Event) (Event, error) {
 		return Event{}, fmt.Errorf("adding event: %w", err)
 	}
 	key := s.key(eventsPrefix + e.ID)
-	resp, err := s.cli.Txn(ctx).
+	resp, err := s.kv.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, string(b))).
 		Commit()
@@ -88,7 +88,7 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 		if f.Target == "" && f.Action == "" && limit > 0 {
 			page = int64(limit - len(out))
 		}
-		resp, err := s.cli.Get(ctx, start,
+		resp, err := s.kv.Get(ctx, start,
 			clientv3.WithRange(end),
 			clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend),
 			clientv3.WithLimit(page))
@@ -118,7 +118,7 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 // PruneEvents deletes the events older than before and returns how many.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
 	start := s.key(eventsPrefix)
-	resp, err := s.cli.Delete(ctx, start, clientv3.WithRange(start+fmt.Sprintf("%020d", before.UnixNano())))
+	resp, err := s.kv.Delete(ctx, start, clientv3.WithRange(start+fmt.Sprintf("%020d", before.UnixNano())))
 	if err != nil {
 		return 0, fmt.Errorf("pruning events: %w", err)
 	}

@@ -24,7 +24,7 @@ func (s *Store) JobState(ctx context.Context, job string) (JobState, error) {
 	if job == "" {
 		return JobState{}, errors.New("job state: no job name")
 	}
-	resp, err := s.cli.Get(ctx, s.key(jobsPrefix+job))
+	resp, err := s.kv.Get(ctx, s.key(jobsPrefix+job))
 	if err != nil {
 		return JobState{}, fmt.Errorf("reading state of job %s: %w", job, err)
 	}
@@ -41,7 +41,7 @@ func (s *Store) JobState(ctx context.Context, job string) (JobState, error) {
 // JobStates returns the states of all jobs, keyed by job name.
 func (s *Store) JobStates(ctx context.Context) (map[string]JobState, error) {
 	start := s.key(jobsPrefix)
-	resp, err := s.cli.Get(ctx, start, clientv3.WithPrefix())
+	resp, err := s.kv.Get(ctx, start, clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("reading job states: %w", err)
 	}
@@ -71,7 +71,7 @@ func (s *Store) SetJobState(ctx context.Context, st JobState) error {
 	if err != nil {
 		return fmt.Errorf("set state of job %s: %w", st.Job, err)
 	}
-	if _, err := s.cli.Put(ctx, s.key(jobsPrefix+st.Job), string(b)); err != nil {
+	if _, err := s.kv.Put(ctx, s.key(jobsPrefix+st.Job), string(b)); err != nil {
 		return fmt.Errorf("set state of job %s: %w", st.Job, err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,10 @@ type Options struct {
 	// DialTimeout bounds connecting and the connectivity check in Open;
 	// default 5s.
 	DialTimeout time.Duration
+	// RequestTimeout bounds every request to etcd (DefaultRequestTimeout
+	// when zero): a cluster that has lost its quorum makes requests fail
+	// with ErrUnavailable after it instead of hanging.
+	RequestTimeout time.Duration
 	// Logf, if set, receives progress lines such as
 	// "etcd: embedded member ready at ...".
 	Logf func(format string, args ...any)
@@ -57,6 +62,7 @@ var ErrEmpty = errors.New("no version pushed yet")
 // use.
 type Store struct {
 	cli       *clientv3.Client
+	kv        *bounded        // every request but the watch goes through it
 	member    *embeddedMember // nil for an external cluster
 	prefix    string
 	endpoints []string
@@ -126,6 +132,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return fail(fmt.Errorf("%s: %w%s", where, err, hint))
 	}
 	s.cli = cli
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	s.kv = &bounded{cli: cli, timeout: o.RequestTimeout, endpoints: s.endpoints}
 
 	// A linearizable read needs a leader and a quorum: exactly what the
 	// store needs to work.
@@ -191,6 +201,12 @@ func diagnose(endpoints []string, err error) string {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		return err.Error()
 	}
+	return probe(endpoints, err.Error())
+}
+
+// probe says which endpoints refuse connections and which accept them but
+// do not answer, after what (if not empty).
+func probe(endpoints []string, what string) string {
 	var refused, silent []string
 	for _, ep := range endpoints {
 		u, perr := url.Parse(ep)
@@ -206,14 +222,16 @@ func diagnose(endpoints []string, err error) string {
 		silent = append(silent, u.Host)
 	}
 	const noAnswer = "accepting connections, but the cluster does not answer (no leader or no quorum?)"
+	var parts []string
 	switch {
 	case len(silent) == 0 && len(refused) > 0:
 		return strings.Join(refused, "; ")
 	case len(refused) == 0:
-		return err.Error() + "; " + noAnswer
+		parts = append(parts, what, noAnswer)
 	default:
-		return strings.Join(refused, "; ") + "; " + strings.Join(silent, ", ") + " " + noAnswer
+		parts = append(parts, strings.Join(refused, "; "), strings.Join(silent, ", ")+" "+noAnswer)
 	}
+	return strings.Join(slices.DeleteFunc(parts, func(p string) bool { return p == "" }), "; ")
 }
 
 // Close closes the client and stops the embedded member, if any.

@@ -127,7 +127,7 @@ func (s *Store) Push(ctx context.Context, r PushRequest) (Version, bool, error) 
 	for attempt := 1; ; attempt++ {
 		head, headRev, err := s.readHead(ctx)
 		if err != nil {
-			return Version{}, false, fmt.Errorf("push: %w", err)
+			return Version{}, false, err
 		}
 		if !r.Force && head.Number > 0 && head.Hash == hash {
 			head.File = r.File
@@ -155,7 +155,7 @@ func (s *Store) Push(ctx context.Context, r PushRequest) (Version, bool, error) 
 		if headRev == 0 {
 			headCmp = clientv3.Compare(clientv3.CreateRevision(headKey), "=", 0)
 		}
-		resp, err := s.cli.Txn(ctx).
+		resp, err := s.kv.Txn(ctx).
 			If(headCmp, clientv3.Compare(clientv3.CreateRevision(s.metaKey(v.Number)), "=", 0)).
 			Then(
 				clientv3.OpPut(s.metaKey(v.Number), string(meta)),
@@ -209,7 +209,7 @@ func (s *Store) readHead(ctx context.Context) (Version, int64, error) {
 // headNumber reads the head key: the head number (0 if none), the key's mod
 // revision (0 if none) and the store revision of the read.
 func (s *Store) headNumber(ctx context.Context) (n, modRev, storeRev int64, err error) {
-	resp, err := s.cli.Get(ctx, s.key(headKey))
+	resp, err := s.kv.Get(ctx, s.key(headKey))
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("reading head: %w", err)
 	}
@@ -232,7 +232,7 @@ func parseHead(b []byte) (int64, error) {
 }
 
 func (s *Store) readMeta(ctx context.Context, n int64) (Version, error) {
-	resp, err := s.cli.Get(ctx, s.metaKey(n))
+	resp, err := s.kv.Get(ctx, s.metaKey(n))
 	if err != nil {
 		return Version{}, fmt.Errorf("reading version %d: %w", n, err)
 	}
@@ -269,7 +269,7 @@ func (s *Store) Version(ctx context.Context, n int64) (Version, error) {
 		return Version{}, fmt.Errorf("version %d: %w", n, ErrNotFound)
 	}
 	// One range read returns both keys of the version.
-	resp, err := s.cli.Get(ctx, s.versionDir(n), clientv3.WithPrefix())
+	resp, err := s.kv.Get(ctx, s.versionDir(n), clientv3.WithPrefix())
 	if err != nil {
 		return Version{}, fmt.Errorf("reading version %d: %w", n, err)
 	}
@@ -322,7 +322,7 @@ func (s *Store) Versions(ctx context.Context, o ListOptions) ([]Version, error) 
 	if o.Limit > 0 {
 		opts = append(opts, clientv3.WithLimit(int64(2*o.Limit))) // meta and file per version
 	}
-	resp, err := s.cli.Get(ctx, start, opts...)
+	resp, err := s.kv.Get(ctx, start, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("listing versions: %w", err)
 	}
@@ -349,7 +349,7 @@ func (s *Store) Versions(ctx context.Context, o ListOptions) ([]Version, error) 
 		for j, n := range batch {
 			ops[j] = clientv3.OpGet(s.metaKey(n))
 		}
-		tr, err := s.cli.Txn(ctx).Then(ops...).Commit()
+		tr, err := s.kv.Txn(ctx).Then(ops...).Commit()
 		if err != nil {
 			return nil, fmt.Errorf("listing versions: %w", err)
 		}
