@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/cjob
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build demo demo-down test unit e2e bench fuzz proto vet clean screenshots payloads dist
+.PHONY: build demo demo-down test unit e2e bench faults fuzz proto vet clean screenshots payloads dist
 
 build:
 	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/cjob
@@ -49,6 +49,7 @@ e2e:
 # compose and a raw-API floor (N=50 jobs on 10 hosts; see cmd/cjob-bench).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./prodspec/ ./devenv/ ./internal/plan/ ./internal/placement/ ./internal/build/ ./internal/production/ ./internal/store/ ./internal/ui/
+	$(GO) test -run '^$$' -bench Server -benchtime 1x -timeout 30m ./internal/server/
 	bash examples/coding/build-images.sh >/dev/null
 	$(GO) run ./cmd/cjob-bench -n $(or $(N),50) -hosts $(or $(HOSTS),10) -rounds $(or $(ROUNDS),3)
 
@@ -57,8 +58,26 @@ bench: build
 screenshots:
 	CJOB_SCREENSHOTS=1 $(GO) test -count=1 -run 'TestWebUI' -v ./internal/e2e/
 
+# Faults: production under a killed server, a stopped engine and an etcd
+# cluster losing its quorum (three engines in network namespaces, a real
+# three-member etcd), 100 push races and 1,000 pushes across restarts.
+faults:
+	CJOB_PUSHES=$(or $(PUSHES),1000) $(GO) test -count=1 -timeout 30m -v -run 'TestProductionFaults|TestPushRaces|TestManyPushesAcrossRestarts|TestClusterQuorumLostAndBack' ./internal/e2e/ ./internal/server/ ./internal/store/
+
+# Fuzzes the jobs-file loader and the API's request decoding for
+# FUZZTIME (60s) each; what the fuzzer found new is kept in the packages'
+# testdata/fuzz (commit it).
+FUZZTIME ?= 60s
+FUZZ_TARGETS ?= ./prodspec/:FuzzParse ./internal/server/:FuzzAPIRequest
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./prodspec/
+	set -e; cache=$$($(GO) env GOCACHE)/fuzz; mod=$$($(GO) list -m); \
+	for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; pkg=$${pkg%/}; name=$${t##*:}; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		src=$$cache/$$mod/$${pkg#./}; src=$${src%/}/$$name; \
+		if [ -d $$src ]; then mkdir -p $$pkg/testdata/fuzz/$$name && cp -n $$src/* $$pkg/testdata/fuzz/$$name/ 2>/dev/null || true; fi; \
+		echo "$$name: $$(ls $$pkg/testdata/fuzz/$$name | wc -l) corpus files in $$pkg/testdata/fuzz/$$name"; \
+	done
 
 # The host sandbox programs every cjob build carries (internal/sandbox/payload),
 # rebuilt reproducibly from cmd/cjob-sandbox; commit the result.

@@ -156,7 +156,7 @@ func (s *server) events(t *testing.T) []store.Event {
 
 func hasEvent(evs []store.Event, action, result, detail string) bool {
 	for _, e := range evs {
-		if e.Action == action && (result == "" || e.Result == result) && strings.Contains(e.Detail, detail) {
+		if e.Action == action && (result == "" || e.Result == result) && strings.Contains(e.Target+": "+e.Detail, detail) {
 			return true
 		}
 	}

@@ -33,8 +33,15 @@ const maxFile = 32 << 20
 // transaction against the version it was based on.
 func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	var req api.PushRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxFile)).Decode(&req); err != nil {
-		writeErr(w, http.StatusBadRequest, "reading the push: "+err.Error(), "")
+	switch err := readJSON(w, r, maxFile, &req); {
+	case err == io.EOF:
+		writeErr(w, http.StatusBadRequest, `the push has no body: want {"file": "…", "base": N}; nothing was stored`, "see docs/api.md")
+		return
+	case err != nil:
+		bodyErr(w, err, "the push", "nothing was stored")
+		return
+	case strings.TrimSpace(req.File) == "":
+		writeErr(w, http.StatusBadRequest, "the push has no file; nothing was stored", "")
 		return
 	}
 	f, err := prodspec.Parse("pushed file", []byte(req.File), prodspec.LoadOptions{})
@@ -59,7 +66,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		if hv, err := s.o.Store.Head(r.Context()); err == nil {
 			base = hv.Number
 		} else if !errors.Is(err, store.ErrEmpty) {
-			storeErr(w, err, "push")
+			storeErr(w, err, "not stored")
 			return
 		}
 	}
@@ -73,7 +80,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusConflict, api.Error{Error: err.Error(), Hint: "see what changed with `cjob diff`, then push again, or `cjob push --force`", Conflict: &head})
 		return
 	case err != nil:
-		storeErr(w, err, "push")
+		storeErr(w, err, "not stored")
 		return
 	}
 	d := s.diffToPrevious(r.Context(), v, f)
@@ -150,12 +157,15 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req api.ActionRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil && err != io.EOF {
-		writeErr(w, http.StatusBadRequest, "reading the request: "+err.Error(), "")
+	if err := readJSON(w, r, maxActionBody, &req); err != nil && err != io.EOF {
+		bodyErr(w, err, "the request", "nothing was changed")
 		return
 	}
 	if action == "update" && req.Tag == "" {
 		writeErr(w, http.StatusBadRequest, "update needs a tag", "list the tags with `cjob update "+job+"`")
+		return
+	}
+	if !s.checkAction(w, r, h, job, action, req) {
 		return
 	}
 	s.streamAction(w, r, job, action, func(ctx context.Context, by string, st sink) api.ActionResult {
@@ -170,6 +180,10 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 func (s *Server) streamAction(w http.ResponseWriter, r *http.Request, job, action string, fn func(ctx context.Context, by string, st sink) api.ActionResult) {
 	by := who(r)
 	unlock, err := s.lock(job, action, by)
+	if je := (*journalError)(nil); errors.As(err, &je) {
+		writeErr(w, http.StatusServiceUnavailable, err.Error(), "")
+		return
+	}
 	if err != nil {
 		hint := "wait for it to finish (`cjob events " + job + "`)"
 		if job == "*" {
@@ -182,7 +196,8 @@ func (s *Server) streamAction(w http.ResponseWriter, r *http.Request, job, actio
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Minute)
 	defer cancel()
 	st := newStream(w)
-	res := fn(ctx, by, st)
+	res := fn(ctx, by, maskedSink{st})
+	maskResult(&res)
 	st.line(api.StreamLine{Result: &res})
 }
 
@@ -192,8 +207,56 @@ type sink interface {
 	warn(string)
 }
 
-// lock marks the job busy (or every job, for "*"), or says who holds it.
+// lock marks the job busy (or every job, for "*"), or says who holds it,
+// and writes the action to the journal before anything changes. An action
+// whose journal entry cannot be written (etcd has no quorum) is not
+// started: the error wraps store.ErrUnavailable.
 func (s *Server) lock(job, action, by string) (func(), error) {
+	if err := s.markBusy(job, action, by); err != nil {
+		return nil, err
+	}
+	release := func() {
+		s.busyMu.Lock()
+		delete(s.busy, job)
+		s.busyMu.Unlock()
+	}
+	// The journal: a server that stops before the action ends finds it
+	// when it starts again (see recoverActions).
+	var version int64
+	if h := s.current(); h != nil {
+		version = h.v.Number
+	}
+	// The store bounds each request (a cluster without a quorum fails it
+	// with store.ErrUnavailable).
+	err := s.o.Store.BeginAction(context.Background(), store.Action{Job: job, Action: action, By: by, Version: version})
+	if err != nil {
+		release()
+		s.o.Logf("journal: %v", err)
+		return nil, &journalError{action: action, err: err}
+	}
+	return func() {
+		if err := s.o.Store.EndAction(context.Background(), job); err != nil {
+			s.o.Logf("journal: %v", err)
+		}
+		release()
+	}, nil
+}
+
+// journalError is an action not started because its journal entry could
+// not be written.
+type journalError struct {
+	action string
+	err    error
+}
+
+func (e *journalError) Error() string {
+	return fmt.Sprintf("%s not started, nothing changed: the action journal: %v", e.action, e.err)
+}
+
+func (e *journalError) Unwrap() error { return e.err }
+
+// markBusy marks the job busy, or says who holds it.
+func (s *Server) markBusy(job, action, by string) error {
 	s.busyMu.Lock()
 	defer s.busyMu.Unlock()
 	if job == "*" && len(s.busy) > 0 {
@@ -202,37 +265,17 @@ func (s *Server) lock(job, action, by string) (func(), error) {
 			what = append(what, j+": "+b)
 		}
 		sort.Strings(what)
-		return nil, fmt.Errorf("jobs are busy: %s", strings.Join(what, "; "))
+		return fmt.Errorf("jobs are busy: %s", strings.Join(what, "; "))
 	}
 	what, ok := s.busy[job]
 	if !ok {
 		what, ok = s.busy["*"]
 	}
 	if ok {
-		return nil, fmt.Errorf("%s is busy: %s", job, what)
+		return fmt.Errorf("%s is busy: %s", job, what)
 	}
 	s.busy[job] = fmt.Sprintf("%s by %s since %s", action, by, time.Now().UTC().Format("15:04:05 MST"))
-	// The journal: a server that stops before the action ends finds it
-	// when it starts again (see recoverActions).
-	var version int64
-	if h := s.current(); h != nil {
-		version = h.v.Number
-	}
-	jctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	if err := s.o.Store.BeginAction(jctx, store.Action{Job: job, Action: action, By: by, Version: version}); err != nil {
-		s.o.Logf("journal: %v", err)
-	}
-	cancel()
-	return func() {
-		jctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := s.o.Store.EndAction(jctx, job); err != nil {
-			s.o.Logf("journal: %v", err)
-		}
-		cancel()
-		s.busyMu.Lock()
-		delete(s.busy, job)
-		s.busyMu.Unlock()
-	}, nil
+	return nil
 }
 
 // recoverActions reports the actions a server left unfinished (it was
@@ -529,7 +572,8 @@ func (s *Server) pushFile(ctx context.Context, f *prodspec.File, p production.Pu
 	if err != nil {
 		return v, err
 	}
-	s.cacheFile(v.Number, parsed)
+	v.File = string(b)
+	s.cacheVersion(v, parsed)
 	s.newHead(v)
 	s.record(ctx, store.Event{Who: p.Author, Action: "push", Version: v.Number, Result: "ok", Detail: p.Message})
 	return v, nil
@@ -596,6 +640,10 @@ func (s *Server) deployHandler(w http.ResponseWriter, r *http.Request) {
 	n, err := strconv.ParseInt(r.PathValue("n"), 10, 64)
 	if err != nil || n <= 0 {
 		writeErr(w, http.StatusBadRequest, "version: want a number", "")
+		return
+	}
+	if _, err := s.o.Store.Version(r.Context(), n); err != nil {
+		storeErr(w, fmt.Errorf("%w; nothing was changed", err), "version")
 		return
 	}
 	s.streamAction(w, r, "*", "deploy", func(ctx context.Context, by string, st sink) api.ActionResult {

@@ -118,3 +118,24 @@ func TestHostAndTaskEvents(t *testing.T) {
 	f.srv.kickPoll()
 	waitFor(t, "app-1 reachable again", 10*time.Second, func() bool { return has("host app-1", "reachable", "answers again") })
 }
+
+// TestActionNotJournaled: an action whose journal entry cannot be written
+// (the store is gone) is refused with 503 before it changes anything.
+func TestActionNotJournaled(t *testing.T) {
+	eng, _ := withEngine(t)
+	f := newFixture(t, func(o *Options) { o.Dial = enginetest.Dialer(map[string]*enginetest.Engine{"app-1": eng}) })
+	f.push(api.PushRequest{File: v1File}, 201)
+	calls := len(eng.Calls())
+	f.st.Close()
+	code, _, body := f.do("POST", "/jobs/core.api/up", testToken, api.ActionRequest{})
+	if code != 503 || !strings.Contains(string(body), "up not started, nothing changed: the action journal") {
+		t.Errorf("up with no journal: %d %s", code, body)
+	}
+	if got := eng.Calls(); len(got) != calls {
+		t.Errorf("the engine was called: %v", got[calls:])
+	}
+	// The job is not left marked busy.
+	if err := f.srv.markBusy("core.api", "up", "alice"); err != nil {
+		t.Errorf("core.api still busy: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cjob/cjob/internal/api"
@@ -48,6 +49,14 @@ func (s *Server) versions(w http.ResponseWriter, r *http.Request) {
 
 // loadVersion reads version n (0: head) and parses it.
 func (s *Server) loadVersion(ctx context.Context, n int64) (store.Version, *prodspec.File, error) {
+	if h := s.current(); n == 0 && h != nil {
+		n = h.v.Number // the watch keeps it current
+	}
+	if n > 0 {
+		if c, ok := s.cachedVersion(n); ok {
+			return c.v, c.f, nil
+		}
+	}
 	var v store.Version
 	var err error
 	if n == 0 {
@@ -74,30 +83,47 @@ func (s *Server) diffToPrevious(ctx context.Context, v store.Version, f *prodspe
 // parseVersion parses a version's file once; versions never change, so
 // the result is kept.
 func (s *Server) parseVersion(v store.Version) (store.Version, *prodspec.File, error) {
-	s.filesMu.Lock()
-	f, ok := s.files[v.Number]
-	s.filesMu.Unlock()
-	if ok {
-		return v, f, nil
+	if c, ok := s.cachedVersion(v.Number); ok {
+		return c.v, c.f, nil
 	}
 	f, err := prodspec.Parse(fmt.Sprintf("version %d", v.Number), []byte(v.File), prodspec.LoadOptions{})
 	if err == nil {
-		s.cacheFile(v.Number, f)
+		s.cacheVersion(v, f)
 	}
 	return v, f, err
 }
 
-// cacheFile keeps version n's parsed file (at most 256 versions).
-func (s *Server) cacheFile(n int64, f *prodspec.File) {
+// cachedVersion is a version read and parsed before.
+type cachedVersion struct {
+	v     store.Version // with its file
+	f     *prodspec.File
+	texts *sync.Map // job -> jobText, made when first asked for
+}
+
+// maxCachedVersions bounds the versions kept parsed: the head and those
+// production still runs are what reads ask for again and again.
+const maxCachedVersions = 64
+
+func (s *Server) cachedVersion(n int64) (cachedVersion, bool) {
 	s.filesMu.Lock()
 	defer s.filesMu.Unlock()
-	if len(s.files) >= 256 {
+	c, ok := s.files[n]
+	return c, ok
+}
+
+// cacheVersion keeps version v (with its file) and its parsed file,
+// dropping the oldest one kept when full.
+func (s *Server) cacheVersion(v store.Version, f *prodspec.File) {
+	s.filesMu.Lock()
+	defer s.filesMu.Unlock()
+	if len(s.files) >= maxCachedVersions {
+		oldest := v.Number
 		for k := range s.files {
-			delete(s.files, k)
-			break
+			oldest = min(oldest, k)
 		}
+		delete(s.files, oldest)
 	}
-	s.files[n] = f
+	s.files[v.Number] = cachedVersion{v: v, f: f, texts: &sync.Map{}}
 }
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
@@ -129,6 +155,8 @@ func storeErr(w http.ResponseWriter, err error, what string) {
 		writeErr(w, http.StatusNotFound, "nothing has been pushed yet", "push a jobs file with `cjob push -f jobs.yml`")
 	case errors.Is(err, store.ErrNotFound):
 		writeErr(w, http.StatusNotFound, what+" not found: "+err.Error(), "list the versions with `cjob history`")
+	case errors.Is(err, store.ErrUnavailable):
+		writeErr(w, http.StatusServiceUnavailable, what+": "+err.Error(), "")
 	default:
 		writeErr(w, http.StatusServiceUnavailable, what+": "+err.Error(), "is etcd up? `cjob server` logs say more")
 	}
@@ -158,10 +186,33 @@ func (s *Server) jobStates(ctx context.Context, h *head, fresh bool) ([]status.J
 		return nil, nil, fmt.Errorf("version %d cannot run in production: %v", h.v.Number, h.desireErr)
 	}
 	snap := s.look(ctx, fresh)
-	states, _ := s.o.Store.JobStates(ctx)
+	states := s.desiredStates(ctx)
 	jobs := h.desire.Jobs(snap.Observed, func(job string) string { return states[job].Desired })
 	snap.Decorate(jobs)
 	return jobs, snap, nil
+}
+
+// statesTimeout bounds reading the job states for a read: when etcd does
+// not answer (no quorum), reads answer from the states last read instead
+// of waiting for the store's own timeout.
+const statesTimeout = 2 * time.Second
+
+// desiredStates is every job's state as stored, or, when the store does
+// not answer within statesTimeout, as last read.
+func (s *Server) desiredStates(ctx context.Context) map[string]store.JobState {
+	cctx, cancel := context.WithTimeout(ctx, statesTimeout)
+	defer cancel()
+	states, err := s.o.Store.JobStates(cctx)
+	s.statesMu.Lock()
+	defer s.statesMu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil {
+			s.o.Logf("reading job states: %v; answering with the states read at the last look", err)
+		}
+		return s.lastStates
+	}
+	s.lastStates = states
+	return states
 }
 
 func fresh(r *http.Request) bool { return r.URL.Query().Get("fresh") != "" }
@@ -461,4 +512,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		evs = []store.Event{}
 	}
 	writeJSON(w, http.StatusOK, evs)
+}
+
+// jobText is job's definition in version n (whose parsed file is f), as
+// jobText makes it, kept with the version when it is cached.
+func (s *Server) jobText(n int64, f *prodspec.File, job string) string {
+	c, ok := s.cachedVersion(n)
+	if !ok || c.f != f {
+		return jobText(f, job)
+	}
+	if t, ok := c.texts.Load(job); ok {
+		return t.(string)
+	}
+	t := jobText(f, job)
+	c.texts.Store(job, t)
+	return t
 }

@@ -66,7 +66,10 @@ type Server struct {
 	pollNow chan struct{}
 
 	filesMu sync.Mutex
-	files   map[int64]*prodspec.File // parsed versions (they never change)
+	files   map[int64]cachedVersion // read and parsed versions (they never change)
+
+	statesMu   sync.Mutex
+	lastStates map[string]store.JobState // the job states last read, for when etcd does not answer
 }
 
 // head is the newest version, parsed once.
@@ -96,7 +99,7 @@ func New(o Options) (*Server, error) {
 	}
 	fl := &fleet.Fleet{Timeout: o.PollTimeout, Dial: o.Dial}
 	s := &Server{o: o, fleet: fl, dep: &production.Deployer{Fleet: fl, Probe: o.Probe}, started: time.Now(),
-		busy: map[string]string{}, pollNow: make(chan struct{}, 1), files: map[int64]*prodspec.File{}}
+		busy: map[string]string{}, pollNow: make(chan struct{}, 1), files: map[int64]cachedVersion{}}
 	return s, nil
 }
 
@@ -228,7 +231,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path), "see docs/api.md for the endpoints")
 	})
-	return mux
+	return cleanPaths(mux)
 }
 
 type whoKey struct{}
@@ -255,7 +258,7 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 			if ok {
 				what = "a wrong token"
 			}
-			s.record(r.Context(), store.Event{Who: author(r, "anonymous"), Action: actionOf(r), Target: r.PathValue("job"), Result: "refused", Detail: "401: " + what})
+			s.record(r.Context(), store.Event{Who: clip(author(r, "anonymous"), maxRefused), Action: actionOf(r), Target: clip(r.PathValue("job"), maxRefused), Result: "refused", Detail: "401: " + what})
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cjob"`)
 			writeErr(w, http.StatusUnauthorized, "this needs a valid token: "+what+" was given; nothing was changed",
 				"pass --token or set CJOB_TOKEN (the server reads its tokens from --token-file)")
@@ -297,6 +300,7 @@ func who(r *http.Request) string {
 }
 
 func (s *Server) record(ctx context.Context, e store.Event) {
+	e.Detail = maskText(e.Detail) // errors relayed name endpoints, passwords and all
 	if _, err := s.o.Store.AddEvent(context.WithoutCancel(ctx), e); err != nil {
 		s.o.Logf("recording event %s %s: %v", e.Action, e.Target, err)
 	}

@@ -66,10 +66,10 @@ func (u uiSource) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error
 	for _, j := range jobs {
 		uj := ui.Job{Job: j}
 		if j.Outdated > 0 || len(j.Versions) > 1 || (len(j.Versions) == 1 && j.Versions[0] != h.v.Number) {
-			uj.Pushed = jobText(h.file, j.Job)
+			uj.Pushed = s.jobText(h.v.Number, h.file, j.Job)
 			if n := maxVersion(j.Versions); n > 0 && n != h.v.Number {
 				if _, f, err := s.loadVersion(ctx, n); err == nil {
-					uj.Running = jobText(f, j.Job)
+					uj.Running = s.jobText(n, f, j.Job)
 				}
 			} else {
 				uj.Running = uj.Pushed
@@ -214,7 +214,7 @@ func (r reporterSink) warn(s string) {
 func (u uiSource) Act(ctx context.Context, a ui.Action, rep progress.Reporter) ui.Result {
 	s := u.s
 	var notes []string
-	sk := reporterSink{rep, &notes}
+	sk := maskedSink{reporterSink{rep, &notes}}
 	by := a.Who + " (web)"
 	var res api.ActionResult
 	if a.Verb == "deploy" {
@@ -240,6 +240,7 @@ func (u uiSource) Act(ctx context.Context, a ui.Action, rep progress.Reporter) u
 		defer unlock()
 		res = s.perform(ctx, actionCall{by: by, action: a.Verb, head: h, job: job, req: api.ActionRequest{Task: a.Task, Tag: a.Tag, To: a.Version}, out: sk})
 	}
+	maskResult(&res)
 	return uiResult(a, res, notes)
 }
 

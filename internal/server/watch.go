@@ -122,6 +122,7 @@ func (s *Server) poll(ctx context.Context, memory bool) *production.Snapshot {
 	}
 	snap := production.Poll(ctx, s.fleet, h.desire, production.PollOptions{Timeout: s.o.PollTimeout, Probe: s.o.Probe,
 		Memory: memory, Previous: s.snapshot()})
+	maskNodes(snap.Nodes) // an engine's error names its endpoint, password and all
 	s.mu.Lock()
 	if s.snap == nil || !snap.At.Before(s.snap.At) {
 		s.snap = snap

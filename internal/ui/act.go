@@ -34,18 +34,26 @@ type resultJSON struct {
 // JSON lines: {"event": progress.JSONEvent} per event, then {"result": ...}.
 func (u *UI) act(w http.ResponseWriter, r *http.Request) {
 	vis := u.visitor(r)
+	// The body first, so that a refusal names what it refused.
+	var req actRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	decErr := dec.Decode(&req)
 	if !vis.LoggedIn {
+		what := "no token"
+		if c, err := r.Cookie(cookieName); err == nil && c.Value != "" {
+			what = "a wrong token"
+		}
+		u.refuse(r, req, "", "401: "+what)
 		jsonError(w, http.StatusUnauthorized, "log in first")
 		return
 	}
 	if r.Header.Get("X-Cjob-UI") != "1" {
+		u.refuse(r, req, vis.Who, "403: missing X-Cjob-UI header")
 		jsonError(w, http.StatusForbidden, "missing X-Cjob-UI header")
 		return
 	}
-	var req actRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	if err := dec.Decode(&req); err != nil {
-		jsonError(w, http.StatusBadRequest, "reading the request: "+err.Error())
+	if decErr != nil {
+		jsonError(w, http.StatusBadRequest, "reading the request: "+decErr.Error())
 		return
 	}
 	env := u.src.Env()
@@ -88,6 +96,13 @@ func (u *UI) act(w http.ResponseWriter, r *http.Request) {
 		Result resultJSON `json:"result"`
 	}{resultJSON{OK: res.OK, Message: res.Message, Details: res.Details}})
 	lw.writeLine(b)
+}
+
+// refuse tells a Source that keeps an audit log of a refused action.
+func (u *UI) refuse(r *http.Request, req actRequest, who, why string) {
+	if rf, ok := u.src.(Refuser); ok {
+		rf.Refused(r.Context(), Action{Verb: req.Verb, Job: strings.TrimSpace(req.Job), Task: req.Task, Tag: req.Tag, Version: req.Version, Who: who}, why)
+	}
 }
 
 func jsonError(w http.ResponseWriter, status int, msg string) {

@@ -43,6 +43,14 @@ type Source interface {
 	Act(ctx context.Context, a Action, rep progress.Reporter) Result
 }
 
+// Refuser is a Source that keeps an audit log: the UI tells it of every
+// action it refuses (no login, a wrong token, no X-Cjob-UI header), with
+// what the request asked for and why, in a word ("401: no token").
+// Action.Who is the logged-in visitor, "" when there is none.
+type Refuser interface {
+	Refused(ctx context.Context, a Action, why string)
+}
+
 // Env describes an environment.
 type Env struct {
 	Name    stack.Env
