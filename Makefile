@@ -46,12 +46,14 @@ e2e:
 	$(GO) test -count=1 -timeout 30m -v ./internal/e2e/
 
 # Go benchmarks, then the same generated stack brought up by cjob, docker
-# compose and a raw-API floor (N=50 jobs on 10 hosts; see cmd/cjob-bench).
+# compose (1.x, and v5 built from source by scripts/compose-v5.sh unless
+# COMPOSE names one) and raw-API floors (N=50 jobs on 10 hosts; see
+# cmd/cjob-bench).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./prodspec/ ./devenv/ ./internal/plan/ ./internal/placement/ ./internal/build/ ./internal/production/ ./internal/store/ ./internal/ui/
 	$(GO) test -run '^$$' -bench Server -benchtime 1x -timeout 30m ./internal/server/
 	bash examples/coding/build-images.sh >/dev/null
-	$(GO) run ./cmd/cjob-bench -n $(or $(N),50) -hosts $(or $(HOSTS),10) -rounds $(or $(ROUNDS),3)
+	COMPOSE=$${COMPOSE:-$$(bash scripts/compose-v5.sh || true)} $(GO) run ./cmd/cjob-bench -n $(or $(N),50) -hosts $(or $(HOSTS),10) -rounds $(or $(ROUNDS),3)
 
 # Screenshots of every UI page under docs/screenshots, from the browser
 # tests (needs chromium).

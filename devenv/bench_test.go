@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/stack"
@@ -13,6 +14,14 @@ import (
 // bigFile generates a jobs file of services x jobs on hosts hosts, each job
 // depending on the previous one of its service.
 func bigFile(b *testing.B, services, jobs, hosts int) *prodspec.File {
+	f, err := prodspec.Parse("big.yml", bigYAML(services, jobs, hosts), prodspec.LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+func bigYAML(services, jobs, hosts int) []byte {
 	var s strings.Builder
 	s.WriteString("project: big\nvars: {tag: \"1\"}\nhosts:\n")
 	for h := range hosts {
@@ -30,11 +39,7 @@ func bigFile(b *testing.B, services, jobs, hosts int) *prodspec.File {
 			n++
 		}
 	}
-	f, err := prodspec.Parse("big.yml", []byte(s.String()), prodspec.LoadOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return f
+	return []byte(s.String())
 }
 
 // BenchmarkRewrite10k rewrites a 10,000-job file for dev.
@@ -76,4 +81,45 @@ func BenchmarkPlan10k(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPlanning10k is what `cjob dev up` spends before its first engine
+// change on a 10,000-job file that already runs: load, rewrite, ports, and
+// a plan against the observed state (a no-op), with each step's share.
+func BenchmarkPlanning10k(b *testing.B) {
+	data := bigYAML(1000, 10, 100)
+	f := bigFile(b, 1000, 10, 100)
+	res, err := Rewrite(f, Options{SandboxImage: "x"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	AssignPorts(res.Stack, nil, nil)
+	running := &stack.Observed{NetworkExists: true, Volumes: map[string]bool{}}
+	for _, u := range res.Stack.Units {
+		running.Containers = append(running.Containers, &stack.Container{ID: u.Name, Name: u.Name, Labels: res.Stack.Labels(u), State: stack.StateRunning})
+	}
+	running.Sort()
+	var load, rewrite, planning time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		f, err := prodspec.Parse("big.yml", data, prodspec.LoadOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		res, err := Rewrite(f, Options{SandboxImage: "x"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		AssignPorts(res.Stack, running, nil)
+		t2 := time.Now()
+		if p := plan.Reconcile(res.Stack, running, plan.Options{}); !p.Empty() {
+			b.Fatal("no-op plan changes something")
+		}
+		load, rewrite, planning = load+t1.Sub(t0), rewrite+t2.Sub(t1), planning+time.Since(t2)
+	}
+	n := float64(b.N) * float64(time.Millisecond)
+	b.ReportMetric(float64(load)/n, "load-ms")
+	b.ReportMetric(float64(rewrite)/n, "rewrite-ms")
+	b.ReportMetric(float64(planning)/n, "plan-ms")
 }

@@ -1,8 +1,22 @@
-// Command cjob-bench brings the same generated stack up three ways, several
-// rounds each, alternating, and prints a table of medians: cjob dev up,
-// docker compose on the stack's exported Compose file, and the floor, a
-// minimal program that creates and starts the same containers through the
-// Docker API with unbounded parallelism and no ordering or health waits.
+// Command cjob-bench brings the same generated stack up several ways,
+// several rounds each, alternating, and prints a table of medians and
+// ratios:
+//
+//   - floor: the floor of cjob's own topology, a minimal program that
+//     creates and starts the same containers (a host sandbox per production
+//     host, each task joined to it) through the Docker API with unbounded
+//     parallelism and no ordering or health waits; its down removes them
+//     the same way;
+//   - floor-endpoint: the same tasks, each with a network endpoint of its
+//     own (the topology Compose users write by hand), for reference;
+//   - compose: docker-compose 1.x on the same containers as plain Compose
+//     services (cjob's export without its probe services);
+//   - compose-v2: a v2+ Compose ($COMPOSE, or the docker CLI's compose
+//     plugin) on the same file, when one is found;
+//   - compose-probes: docker-compose 1.x on the export as it is, with one
+//     probe container per health check (extra row, named as what it is);
+//   - cjob: cjob dev up / dev down.
+//
 // All are timed to the same finish line: every job answers on its
 // production address, checked from inside the stack's network.
 //
@@ -35,7 +49,7 @@ func main() {
 		rounds = flag.Int("rounds", 3, "rounds of each way")
 		image  = flag.String("image", "coding/git:1.0.0", "image of every job (an HTTP service answering /healthz on $PORT)")
 		cjob   = flag.String("cjob", "bin/cjob", "the cjob binary (built static: make build)")
-		ways   = flag.String("ways", "cjob,compose,floor", "which ways to run")
+		ways   = flag.String("ways", "floor,floor-endpoint,compose,compose-v2,cjob", "which ways to run (also: compose-probes)")
 	)
 	flag.Parse()
 	if err := run(*n, *hosts, *rounds, *image, *cjob, strings.Split(*ways, ",")); err != nil {
@@ -69,56 +83,74 @@ func run(n, hosts, rounds int, image, cjobBin string, ways []string) error {
 	info, _ := eng.Info(ctx)
 	targets := finishLine(f)
 
+	v1, v2 := findCompose()
+	composers := map[string]*composer{"compose": v1, "compose-probes": v1, "compose-v2": v2}
+	var run []string
+	for _, way := range ways {
+		if c, ok := composers[way]; ok && c == nil {
+			fmt.Fprintf(os.Stderr, "%s: no such Compose here (COMPOSE=/path/to/docker-compose, or the docker compose plugin); row left out\n", way)
+			continue
+		}
+		run = append(run, way)
+	}
 	results := map[string][]sample{}
 	for r := 0; r < rounds; r++ {
-		for _, way := range ways {
+		for _, way := range run {
 			var s sample
 			var err error
 			switch way {
 			case "cjob":
 				s, err = roundCjob(ctx, eng, cjobBin, file, f, targets)
-			case "compose":
-				s, err = roundCompose(ctx, eng, cjobBin, file, dir, f, targets)
+			case "compose", "compose-v2", "compose-probes":
+				s, err = roundCompose(ctx, eng, *composers[way], way == "compose-probes", cjobBin, file, dir, f, targets)
 			case "floor":
 				s, err = roundFloor(ctx, eng, cjobBin, f, targets)
+			case "floor-endpoint":
+				s, err = roundFloorEndpoints(ctx, eng, cjobBin, f)
 			default:
 				err = fmt.Errorf("unknown way %q", way)
 			}
 			if err != nil {
 				return fmt.Errorf("%s, round %d: %w", way, r+1, err)
 			}
-			fmt.Fprintf(os.Stderr, "round %d %-8s cold %-8s noop %-8s down %s\n", r+1, way, ms(s.cold), ms(s.noop), ms(s.down))
+			fmt.Fprintf(os.Stderr, "round %d %-15s cold %-8s noop %-8s down %s\n", r+1, way, ms(s.cold), ms(s.noop), ms(s.down))
 			results[way] = append(results[way], s)
 		}
 	}
-	fmt.Printf("\n%d jobs on %d hosts, median of %d rounds; Docker %s (API %s), %d CPUs, %s\n\n", n, hosts, rounds, info.ServerVersion, info.APIVersion, info.CPUs, time.Now().Format("2006-01-02"))
-	fmt.Printf("%-22s %10s %10s %10s\n", "way", "cold up", "no-op up", "down")
+	fmt.Printf("\n%d jobs on %d hosts, median of %d rounds, alternating; Docker %s (API %s, storage driver %s), %d CPUs, %s\n\n",
+		n, hosts, rounds, info.ServerVersion, info.APIVersion, info.Driver, info.CPUs, time.Now().Format("2006-01-02"))
+	fmt.Printf("%-50s %10s %10s %10s\n", "way", "cold up", "no-op up", "down")
 	med := map[string]sample{}
-	for _, way := range ways {
+	for _, way := range run {
 		m := median(results[way])
 		med[way] = m
-		fmt.Printf("%-22s %10s %10s %10s\n", label(way), ms(m.cold), ms(m.noop), ms(m.down))
-	}
-	if peakRSS > 0 {
-		fmt.Printf("cjob peak memory (max RSS of any cjob run): %.1f MiB\n", float64(peakRSS)/1024)
+		fmt.Printf("%-50s %10s %10s %10s\n", label(way, composers[way]), ms(m.cold), ms(m.noop), ms(m.down))
 	}
 	if c, ok := med["cjob"]; ok {
-		for _, other := range []string{"compose", "floor"} {
-			if o, ok := med[other]; ok && o.cold > 0 {
-				fmt.Printf("%-22s %10s %10s %10s\n", "cjob / "+other, ratio(c.cold, o.cold), ratio(c.noop, o.noop), ratio(c.down, o.down))
+		for _, other := range run {
+			if o := med[other]; other != "cjob" && o.cold > 0 {
+				fmt.Printf("%-50s %10s %10s %10s\n", "cjob / "+other, ratio(c.cold, o.cold), ratio(c.noop, o.noop), ratio(c.down, o.down))
 			}
 		}
+	}
+	if peakRSS > 0 {
+		fmt.Printf("cjob peak memory (max RSS of any cjob run): %.1f MiB; cjob's CPU in a no-op up (user+system, median): %s\n", float64(peakRSS)/1024, ms(medianDur(noopCPU)))
 	}
 	return nil
 }
 
-func label(way string) string {
+func label(way string, c *composer) string {
 	switch way {
 	case "compose":
-		out, _ := exec.Command("docker-compose", "version", "--short").Output()
-		return "docker-compose " + strings.TrimSpace(string(out))
+		return c.label() + " (plain services)"
+	case "compose-v2":
+		return c.label() + " (plain services)"
+	case "compose-probes":
+		return c.label() + " (export + probe containers)"
 	case "floor":
-		return "floor (raw API)"
+		return "floor: raw API, host sandboxes"
+	case "floor-endpoint":
+		return "raw API, one endpoint per task"
 	}
 	return way
 }
@@ -139,6 +171,15 @@ func ms(d time.Duration) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+
+func medianDur(v []time.Duration) time.Duration {
+	if len(v) == 0 {
+		return 0
+	}
+	v = append([]time.Duration(nil), v...)
+	sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+	return v[len(v)/2]
 }
 
 func median(ss []sample) sample {
@@ -191,7 +232,7 @@ func waitAnswers(ctx context.Context, eng *engine.Engine, probeFrom string, targ
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("not every job answered within 3 minutes: %v %s", err, lastLines(out))
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -203,12 +244,20 @@ func lastLines(s string) string {
 	return strings.Join(lines, "; ")
 }
 
-// peakRSS is the largest resident set of any cjob run, in KiB.
-var peakRSS int64
+// peakRSS is the largest resident set of any cjob run, in KiB; lastCPU
+// the user+system time of the last command; noopCPU cjob's in each no-op.
+var (
+	peakRSS int64
+	lastCPU time.Duration
+	noopCPU []time.Duration
+)
 
 func sh(name string, args ...string) error {
 	cmd := exec.Command(name, args...)
 	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState != nil {
+		lastCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && strings.HasSuffix(name, "cjob") && ru.Maxrss > peakRSS {
 		peakRSS = ru.Maxrss
 	}
@@ -234,28 +283,39 @@ func roundCjob(ctx context.Context, eng *engine.Engine, cjobBin, file string, f 
 		return s, err
 	}
 	s.noop = time.Since(start)
+	noopCPU = append(noopCPU, lastCPU)
 	start = time.Now()
 	err = sh(cjobBin, "dev", "down", "-v", "-f", file, "--progress", "quiet")
 	s.down = time.Since(start)
 	return s, err
 }
 
-func roundCompose(ctx context.Context, eng *engine.Engine, cjobBin, file, dir string, f *prodspec.File, targets []string) (sample, error) {
+// roundCompose runs Compose on the stack's export: as plain services (the
+// probe containers dropped), or, with probes, as exported.
+func roundCompose(ctx context.Context, eng *engine.Engine, c composer, probes bool, cjobBin, file, dir string, f *prodspec.File, targets []string) (sample, error) {
 	var s sample
 	compose := filepath.Join(dir, "compose.yml")
 	out, err := exec.Command(cjobBin, "dev", "export", "--compose", "-f", file).Output()
 	if err != nil {
 		return s, fmt.Errorf("cjob dev export --compose: %w", err)
 	}
-	if out, err = composeV1(out); err != nil {
-		return s, err
+	if !probes {
+		if out, err = plainCompose(out); err != nil {
+			return s, err
+		}
+	}
+	if c.v1 {
+		if out, err = composeV1(out); err != nil {
+			return s, err
+		}
 	}
 	if err := os.WriteFile(compose, out, 0o644); err != nil {
 		return s, err
 	}
 	project := f.Project + "-compose"
 	dc := func(args ...string) error {
-		return sh("docker-compose", append([]string{"-p", project, "-f", compose}, args...)...)
+		name, argv := c.cmd(project, compose, args...)
+		return sh(name, argv...)
 	}
 	_ = dc("down", "-v")
 	start := time.Now()
@@ -277,69 +337,158 @@ func roundCompose(ctx context.Context, eng *engine.Engine, cjobBin, file, dir st
 	return s, err
 }
 
-// roundFloor creates and starts the same containers (the host sandboxes,
-// then every task joined to its sandbox) with unbounded parallelism.
-func roundFloor(ctx context.Context, eng *engine.Engine, cjobBin string, f *prodspec.File, targets []string) (sample, error) {
-	var s sample
+// floorRun is a raw-API run: containers made with unbounded parallelism,
+// removed the same way.
+type floorRun struct {
+	eng     *engine.Engine
+	network string
+	labels  map[string]string
+}
+
+func newFloorRun(ctx context.Context, eng *engine.Engine, network string) *floorRun {
+	fr := &floorRun{eng: eng, network: network, labels: map[string]string{"cjob-bench": network}}
+	fr.remove(ctx)
+	return fr
+}
+
+// all runs make for every item at once and returns the first error.
+func all[T any](items []T, do func(T) error) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(items))
+	for _, it := range items {
+		wg.Go(func() {
+			if err := do(it); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func (fr *floorRun) run(ctx context.Context, reqs []stack.CreateRequest) error {
+	return all(reqs, func(r stack.CreateRequest) error {
+		r.Labels, r.Network = fr.labels, fr.network
+		id, err := fr.eng.Create(ctx, r)
+		if err == nil {
+			err = fr.eng.Start(ctx, id)
+		}
+		return err
+	})
+}
+
+// remove removes the run's containers and network, all at once, as the
+// floor of a down.
+func (fr *floorRun) remove(ctx context.Context) error {
+	obs, err := exec.Command("docker", "ps", "-aq", "--filter", "label=cjob-bench="+fr.network).Output()
+	if err != nil {
+		return err
+	}
+	if err := all(strings.Fields(string(obs)), func(id string) error { return fr.eng.Remove(ctx, id) }); err != nil {
+		return err
+	}
+	return fr.eng.RemoveNetwork(ctx, fr.network)
+}
+
+func sandboxImage(cjobBin string) (string, error) {
 	out, err := exec.Command(cjobBin, "sandbox", "image").Output()
 	if err != nil {
-		return s, fmt.Errorf("cjob sandbox image: %w", err)
+		return "", fmt.Errorf("cjob sandbox image: %w", err)
 	}
-	img := strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), nil
+}
+
+// roundFloor creates and starts the same containers as cjob (the host
+// sandboxes, then every task joined to its sandbox) with unbounded
+// parallelism, then removes them all at once.
+func roundFloor(ctx context.Context, eng *engine.Engine, cjobBin string, f *prodspec.File, targets []string) (sample, error) {
+	var s sample
+	img, err := sandboxImage(cjobBin)
+	if err != nil {
+		return s, err
+	}
 	res, err := devenv.Rewrite(f, devenv.Options{SandboxImage: img})
 	if err != nil {
 		return s, err
 	}
 	st := res.Stack
 	devenv.AssignPorts(st, nil, nil) // the same ports cjob publishes, without asking the machine
-	st.Network = "bench-floor"
-	prefix := "bench-floor."
-	labels := map[string]string{"cjob-bench": "floor"}
-	cleanup := func() {
-		obs, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=cjob-bench=floor").Output()
-		if ids := strings.Fields(string(obs)); len(ids) > 0 {
-			_ = sh("docker", append([]string{"rm", "-f"}, ids...)...)
+	const prefix = "bench-floor."
+	fr := newFloorRun(ctx, eng, "bench-floor")
+	// Each host's sandbox, then at once all of its tasks; every host at
+	// once.
+	hostsOf := map[string][]stack.CreateRequest{}
+	var sandboxes []*stack.Unit
+	for _, u := range st.Units {
+		spec := u.Spec
+		if u.Kind == stack.KindSandbox {
+			sandboxes = append(sandboxes, u)
+			continue
 		}
-		_ = eng.RemoveNetwork(ctx, st.Network)
+		spec.JoinSandbox = prefix + spec.JoinSandbox
+		hostsOf[u.Sandbox] = append(hostsOf[u.Sandbox], stack.CreateRequest{Name: prefix + u.Name, Spec: spec})
 	}
-	cleanup()
 	start := time.Now()
-	if err := eng.EnsureNetwork(ctx, st.Network, labels); err != nil {
+	if err := eng.EnsureNetwork(ctx, fr.network, fr.labels); err != nil {
 		return s, err
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, len(st.Units))
-	startAll := func(kind stack.Kind) {
-		for _, u := range st.Units {
-			if u.Kind != kind {
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				spec := u.Spec
-				if spec.JoinSandbox != "" {
-					spec.JoinSandbox = prefix + spec.JoinSandbox
-				}
-				id, err := eng.Create(ctx, stack.CreateRequest{Name: prefix + u.Name, Spec: spec, Labels: labels, Network: st.Network})
-				if err == nil {
-					err = eng.Start(ctx, id)
-				}
-				if err != nil {
-					errs <- err
-				}
-			}()
+	err = all(sandboxes, func(u *stack.Unit) error {
+		if err := fr.run(ctx, []stack.CreateRequest{{Name: prefix + u.Name, Spec: u.Spec}}); err != nil {
+			return err
 		}
-		wg.Wait()
+		return fr.run(ctx, hostsOf[u.Key])
+	})
+	if err == nil {
+		s.cold, err = waitAnswers(ctx, eng, prefix+devenv.SandboxName(f.Project, "h0"), targets, start)
 	}
-	startAll(stack.KindSandbox)
-	startAll(stack.KindTask)
-	close(errs)
-	if err := <-errs; err != nil {
-		cleanup()
+	start = time.Now()
+	if rerr := fr.remove(ctx); err == nil {
+		err = rerr
+	}
+	s.down = time.Since(start)
+	return s, err
+}
+
+// roundFloorEndpoints creates and starts every task with a network
+// endpoint of its own (its job's name as its alias; no published ports,
+// which would collide), unbounded parallelism, timed until each answers on
+// <job>:<port> from a probe container on the network (made before the
+// clock starts), then removes them all at once.
+func roundFloorEndpoints(ctx context.Context, eng *engine.Engine, cjobBin string, f *prodspec.File) (sample, error) {
+	var s sample
+	img, err := sandboxImage(cjobBin)
+	if err != nil {
 		return s, err
 	}
-	s.cold, err = waitAnswers(ctx, eng, prefix+devenv.SandboxName(f.Project, "h0"), targets, start)
-	cleanup()
+	fr := newFloorRun(ctx, eng, "bench-floor-ep")
+	if err := eng.EnsureNetwork(ctx, fr.network, fr.labels); err != nil {
+		return s, err
+	}
+	probe := "bench-floor-ep.probe"
+	if err := fr.run(ctx, []stack.CreateRequest{{Name: probe, Spec: stack.Spec{Image: img}}}); err != nil {
+		return s, err
+	}
+	var reqs []stack.CreateRequest
+	var targets []string
+	for _, j := range f.Jobs() {
+		alias := strings.ReplaceAll(j.FullName(), ".", "-")
+		env := []string{}
+		for k, v := range j.Env {
+			env = append(env, k+"="+v)
+		}
+		reqs = append(reqs, stack.CreateRequest{Name: "bench-floor-ep." + alias, Spec: stack.Spec{Image: j.Image, Env: env, Aliases: []string{alias}}})
+		targets = append(targets, fmt.Sprintf("http://%s:%d/healthz", alias, j.MainPort()))
+	}
+	start := time.Now()
+	err = fr.run(ctx, reqs)
+	if err == nil {
+		s.cold, err = waitAnswers(ctx, eng, probe, targets, start)
+	}
+	start = time.Now()
+	if rerr := fr.remove(ctx); err == nil {
+		err = rerr
+	}
+	s.down = time.Since(start) // the probe container included: 51 containers
 	return s, err
 }

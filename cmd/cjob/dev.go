@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/cjob/cjob/internal/rewrite"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/internal/table"
+	"github.com/cjob/cjob/internal/trace"
 	"github.com/cjob/cjob/prodspec"
 )
 
@@ -98,14 +100,18 @@ func withEngine(cmd *cobra.Command, g *global, args []string, fn func(f *prodspe
 // prepared dials this machine's engine and prepares the dev stack of the
 // jobs named (rewrite, observe, plan), then hands both to fn.
 func (d *devFlags) prepared(cmd *cobra.Command, g *global, only []string, tune func(*converge.Options), fn func(eng *engine.Engine, prep *converge.Prepared) error) error {
+	_, sp := trace.Start(cmd.Context(), "load")
 	opts, err := d.options(g, only)
+	sp.EndErr(err)
 	if err != nil {
 		return err
 	}
 	if tune != nil {
 		tune(&opts)
 	}
-	eng, err := dial(cmd.Context(), g)
+	dctx, sp := trace.Start(cmd.Context(), "connect")
+	eng, err := dial(dctx, g)
+	sp.EndErr(err)
 	if err != nil {
 		return err
 	}
@@ -131,6 +137,7 @@ func newDevUp(g *global) *cobra.Command {
 		asJSON   bool
 		force    bool
 		restore  bool
+		traceTo  string
 	)
 	c := &cobra.Command{
 		Use:   "up [job...]",
@@ -145,9 +152,14 @@ the stack is left as it is.`,
 		Example: `  cjob dev up
   cjob dev up coding-core.web      # web and its dependencies
   cjob dev up --replicas keep      # every task of every job
-  cjob dev up --json | jq .jobs`,
-		RunE: func(cmd *cobra.Command, args []string) error {
+  cjob dev up --json | jq .jobs
+  cjob dev up --trace up.json      # where the time went: open in ui.perfetto.dev`,
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			start := time.Now()
+			if traceTo != "" {
+				done := startTrace(cmd, traceTo)
+				defer func() { err = errors.Join(err, done()) }()
+			}
 			tune := func(o *converge.Options) {
 				o.Plan.Force = force
 				o.RestoreAll = restore
@@ -163,7 +175,24 @@ the stack is left as it is.`,
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (progress off)")
 	c.Flags().BoolVar(&force, "force-recreate", false, "recreate every container even if unchanged")
 	c.Flags().BoolVar(&restore, "restore", false, "put production's image back in place of swapped jobs")
+	c.Flags().StringVar(&traceTo, "trace", os.Getenv("CJOB_TRACE"), "write where the time went to this file, as Chrome trace-event JSON (open in ui.perfetto.dev or chrome://tracing); default $CJOB_TRACE")
 	return c
+}
+
+// startTrace records the command's spans; done writes them to path and
+// says where.
+func startTrace(cmd *cobra.Command, path string) (done func() error) {
+	rec := trace.New()
+	ctx, sp := trace.Start(trace.With(cmd.Context(), rec), cmd.CommandPath())
+	cmd.SetContext(ctx)
+	return func() error {
+		sp.End()
+		if err := rec.WriteFile(path); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "trace: %s (open it in https://ui.perfetto.dev or chrome://tracing)\n", path)
+		return nil
+	}
 }
 
 // upFlags are how `dev up` reports.

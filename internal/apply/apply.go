@@ -17,6 +17,7 @@ import (
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/trace"
 )
 
 // Engine is what the executor needs of an engine.
@@ -223,6 +224,20 @@ func (r *runner) report(ev progress.Event) {
 
 func (r *runner) run(ctx context.Context, n *node) {
 	o := n.op
+	if o.Changes() {
+		var release func()
+		ctx, release = trace.Lane(ctx, o.Subject)
+		defer release()
+		var sp *trace.Span
+		ctx, sp = trace.Start(ctx, o.Action.String()+" "+o.Subject)
+		defer sp.End()
+	}
+	endWait := func() {}
+	if o.Changes() && len(o.Deps) > 0 {
+		_, wait := trace.Start(ctx, "wait for dependencies")
+		endWait = sync.OnceFunc(wait.End)
+		defer endWait()
+	}
 	if o.Unit != nil && (o.Action == plan.ActionCreate || o.Action == plan.ActionRecreate) {
 		// Check (and pull) the image while dependencies come up.
 		go r.ensureImage(ctx, o, o.Unit.Spec.Image)
@@ -254,6 +269,7 @@ func (r *runner) run(ctx context.Context, n *node) {
 			return
 		}
 	}
+	endWait()
 	if ctx.Err() != nil {
 		n.out = skipped
 		r.skip(o, "interrupted")
@@ -428,6 +444,8 @@ func (r *runner) removeContainer(ctx context.Context, eng Engine, c *stack.Conta
 // ensureImage pulls the image if the engine lacks it. Concurrent units
 // sharing an image wait for one pull.
 func (r *runner) ensureImage(ctx context.Context, o *plan.Op, ref string) error {
+	ctx, sp := trace.Start(ctx, "image "+ref)
+	defer sp.End()
 	eng, err := r.engine(o.Engine)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"github.com/cjob/cjob/internal/health"
 	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/trace"
 )
 
 // Waiter judges whether a started task is ready.
@@ -245,9 +246,11 @@ func (w Waiter) inspect(ctx context.Context, id string) (stack.Status, error) {
 
 // ready waits until the started unit is ready and reports it: a sandbox
 // has its address; a task is ready as WaitTask says.
-func (r *runner) ready(ctx context.Context, eng Engine, n *node, verb string) error {
+func (r *runner) ready(ctx context.Context, eng Engine, n *node, verb string) (err error) {
 	o := n.op
 	u := o.Unit
+	ctx, sp := trace.Start(ctx, "ready")
+	defer func() { sp.EndErr(err) }()
 	w := Waiter{
 		Engine: eng, Network: r.p.Stack.Network, Probe: r.opts.Probe, Now: r.opts.Now, Call: r.call,
 		Working: func(text string) { r.working(o, text) },

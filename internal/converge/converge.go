@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cjob/cjob/internal/trace"
+
 	"github.com/cjob/cjob/devenv"
 	"github.com/cjob/cjob/internal/apply"
 	"github.com/cjob/cjob/internal/compose/export"
@@ -55,14 +57,20 @@ func Prepare(ctx context.Context, eng Observer, opts Options) (*Prepared, error)
 		// Up; it is not part of a sandbox's hash.
 		ro.SandboxImage = sandbox.Name
 	}
+	_, sp := trace.Start(ctx, "rewrite")
 	res, err := rewriteDev(f, ro)
+	sp.EndErr(err)
 	if err != nil {
 		return nil, err
 	}
-	obs, err := eng.Observe(ctx, f.Project, devenv.Env, res.Stack.Network)
+	octx, sp := trace.Start(ctx, "observe")
+	obs, err := eng.Observe(octx, f.Project, devenv.Env, res.Stack.Network)
+	sp.EndErr(err)
 	if err != nil {
 		return nil, err
 	}
+	_, sp = trace.Start(ctx, "plan")
+	defer sp.End()
 	free := opts.PortFree
 	if free == nil {
 		free = PortFree
@@ -113,7 +121,9 @@ type UpOptions struct {
 // architecture if needed (sandboxes to create run it), then runs the plan.
 func Up(ctx context.Context, eng Engine, p *Prepared, opts UpOptions) (*apply.Result, error) {
 	if !p.Plan.Empty() {
-		ref, err := sandbox.Ensure(ctx, eng)
+		sctx, sp := trace.Start(ctx, "sandbox image")
+		ref, err := sandbox.Ensure(sctx, eng)
+		sp.EndErr(err)
 		if err != nil {
 			return nil, err
 		}
@@ -123,7 +133,9 @@ func Up(ctx context.Context, eng Engine, p *Prepared, opts UpOptions) (*apply.Re
 			}
 		}
 	}
-	res := apply.Run(ctx, p.Plan, apply.One(eng), apply.Options{Parallel: opts.Parallel, Reporter: opts.Reporter, Probe: opts.Probe})
+	actx, sp := trace.Start(ctx, "apply", "ops", strconv.Itoa(len(p.Plan.Ops)))
+	defer sp.End()
+	res := apply.Run(actx, p.Plan, apply.One(eng), apply.Options{Parallel: opts.Parallel, Reporter: opts.Reporter, Probe: opts.Probe})
 	return res, nil
 }
 

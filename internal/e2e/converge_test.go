@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -167,10 +168,12 @@ func TestSelectedJobs(t *testing.T) {
 	need(t)
 	const project = "e2e-select"
 	file := demoFile(t, project, nil)
-	r := mustCjob(t, "dev", "up", "web", "-f", file, "--progress", "plain")
+	tracePath := filepath.Join(t.TempDir(), "up.json")
+	r := mustCjob(t, "dev", "up", "web", "-f", file, "--progress", "plain", "--trace", tracePath)
 	if !strings.Contains(r.stderr, "adding dependencies:") || !strings.Contains(r.stderr, "infra.cache") {
 		t.Errorf("up web should say which dependencies it added:\n%s", r)
 	}
+	checkTrace(t, tracePath, r)
 	cs := observe(t, project)
 	for _, k := range []string{"coding-core.web/1", "coding-core.api/1", "infra.cache/1", "infra.queue/1", "coding-git.git/1"} {
 		if cs[k] == nil {
@@ -216,5 +219,55 @@ func TestInterruptedUpConverges(t *testing.T) {
 	}
 	if len(cs) < 16 {
 		t.Errorf("only %d containers after the converging up", len(cs))
+	}
+}
+
+// checkTrace reads a `dev up --trace` file: Chrome trace-event JSON with
+// the command's steps, an op per lane with its wait, engine requests and
+// readiness.
+func checkTrace(t *testing.T, path string, r result) {
+	t.Helper()
+	if !strings.Contains(r.stderr, "trace: "+path) {
+		t.Errorf("up does not say where the trace is:\n%s", r)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		TraceEvents []struct {
+			Name, Ph string
+			Dur      float64
+			Tid      int
+		} `json:"traceEvents"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("the trace is not JSON: %v", err)
+	}
+	names := map[string]bool{}
+	lanes := map[int]bool{}
+	for _, e := range doc.TraceEvents {
+		if e.Ph != "X" {
+			continue
+		}
+		lanes[e.Tid] = true
+		switch {
+		case strings.HasPrefix(e.Name, "POST /") && strings.HasSuffix(e.Name, "/containers/create"):
+			names["engine create"] = true
+		case strings.HasPrefix(e.Name, "POST /") && strings.HasSuffix(e.Name, "/start"):
+			names["engine start"] = true
+		case strings.HasSuffix(e.Name, "coding-core.web/1"):
+			names["web op"] = true
+		default:
+			names[e.Name] = true
+		}
+	}
+	for _, want := range []string{"cjob dev up", "load", "connect", "rewrite", "observe", "plan", "apply", "engine create", "engine start", "web op", "wait for dependencies", "ready"} {
+		if !names[want] {
+			t.Errorf("the trace has no %q span", want)
+		}
+	}
+	if len(lanes) < 3 {
+		t.Errorf("the trace has %d lanes: ops that run at once should each have one", len(lanes))
 	}
 }

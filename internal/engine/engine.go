@@ -54,7 +54,7 @@ func Dial(ctx context.Context, opts Options) (*Engine, error) {
 			opts.CA, opts.Cert, opts.Key = ep.CA, ep.Cert, ep.Key
 		}
 	}
-	copts := []client.Opt{client.FromEnv}
+	copts := []client.Opt{client.FromEnv, client.WithTraceProvider(tracerProvider{})}
 	switch {
 	case strings.HasPrefix(opts.Host, "ssh://"):
 		// As the docker CLI does: the remote docker CLI relays the
@@ -110,7 +110,7 @@ func (e *Engine) Info(ctx context.Context) (stack.EngineInfo, error) {
 	return stack.EngineInfo{
 		Host: e.host, ServerVersion: i.ServerVersion, APIVersion: e.APIVersion(),
 		OS: i.OperatingSystem, Arch: i.Architecture, CPUs: i.NCPU, MemoryBytes: i.MemTotal,
-		Containers: i.Containers, Running: i.ContainersRunning,
+		Containers: i.Containers, Running: i.ContainersRunning, Driver: i.Driver,
 	}, nil
 }
 

@@ -27,4 +27,5 @@ type EngineInfo struct {
 	MemoryBytes   int64
 	Containers    int
 	Running       int
+	Driver        string // storage driver (overlay2, fuse-overlayfs, ...)
 }
