@@ -175,8 +175,12 @@ the stack is left as it is.`,
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (progress off)")
 	c.Flags().BoolVar(&force, "force-recreate", false, "recreate every container even if unchanged")
 	c.Flags().BoolVar(&restore, "restore", false, "put production's image back in place of swapped jobs")
-	c.Flags().StringVar(&traceTo, "trace", os.Getenv("CJOB_TRACE"), "write where the time went to this file, as Chrome trace-event JSON (open in ui.perfetto.dev or chrome://tracing); default $CJOB_TRACE")
+	traceFlag(c, &traceTo)
 	return c
+}
+
+func traceFlag(c *cobra.Command, to *string) {
+	c.Flags().StringVar(to, "trace", os.Getenv("CJOB_TRACE"), "write where the time went to this file, as Chrome trace-event JSON (open in ui.perfetto.dev or chrome://tracing); default $CJOB_TRACE")
 }
 
 // startTrace records the command's spans; done writes them to path and
@@ -411,6 +415,7 @@ func newDevDown(g *global) *cobra.Command {
 		volumes bool
 		rmi     bool
 		mode    = progress.Auto
+		traceTo string
 	)
 	c := &cobra.Command{
 		Use:   "down [job...]",
@@ -421,7 +426,11 @@ is given. Naming jobs removes only their containers.`,
 		Example: `  cjob dev down
   cjob dev down --volumes          # and the data
   cjob dev down infra.queue`,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			if traceTo != "" {
+				done := startTrace(cmd, traceTo)
+				defer func() { err = errors.Join(err, done()) }()
+			}
 			return withEngine(cmd, g, args, func(f *prodspec.File, jobs []string, eng *engine.Engine) error {
 				o := converge.DownOptions{Project: f.Project, Volumes: volumes, RemoveImages: rmi}
 				if len(jobs) > 0 {
@@ -437,6 +446,7 @@ is given. Naming jobs removes only their containers.`,
 	c.Flags().BoolVarP(&volumes, "volumes", "v", false, "also remove named volumes and their data")
 	c.Flags().BoolVar(&rmi, "rmi", false, "also remove the images dev swap built for this project")
 	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
+	traceFlag(c, &traceTo)
 	return c
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 
 	"github.com/spf13/cobra"
@@ -14,7 +16,7 @@ func loadFile(g *global) (*prodspec.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := prodspec.Load(g.jobsFile, prodspec.LoadOptions{Set: vars})
+	f, err := parsedFiles().Load(g.jobsFile, prodspec.LoadOptions{Set: vars})
 	if err != nil {
 		return nil, err
 	}
@@ -28,6 +30,29 @@ func loadFile(g *global) (*prodspec.File, error) {
 }
 
 var validProject = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
+// parsedFiles is the cache of large parsed jobs files in the user's cache
+// folder ($XDG_CACHE_HOME/cjob/parsed), keyed by this executable (path,
+// size, time) among the rest; nil (no cache) when either cannot be found
+// or CJOB_NO_CACHE is set.
+func parsedFiles() *prodspec.Cache {
+	if os.Getenv("CJOB_NO_CACHE") != "" {
+		return nil
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	st, err := os.Stat(exe)
+	if err != nil {
+		return nil
+	}
+	return &prodspec.Cache{Dir: filepath.Join(dir, "cjob", "parsed"), Stamp: fmt.Sprintf("%s %d %d %s", exe, st.Size(), st.ModTime().UnixNano(), version)}
+}
 
 func newRender(g *global) *cobra.Command {
 	return &cobra.Command{

@@ -18,6 +18,7 @@ type DownOptions struct {
 func Down(project string, env stack.Env, observed *stack.Observed, opts DownOptions) *Plan {
 	b := &builder{p: &Plan{Project: project, Env: env}, byKey: map[string]*Op{}}
 	var tasks []int
+	byHost := map[string][]int{} // engine/host -> the tasks that join its sandbox
 	for _, c := range observed.Containers {
 		if c.Kind() == stack.KindSandbox {
 			continue
@@ -25,16 +26,21 @@ func Down(project string, env stack.Env, observed *stack.Observed, opts DownOpti
 		if opts.Only != nil && !opts.Only[c.Labels[stack.LabelJob]] {
 			continue
 		}
-		tasks = append(tasks, b.add(&Op{Action: ActionRemove, Subject: orphanName(c), Current: c, Engine: c.Engine}).ID)
+		id := b.add(&Op{Action: ActionRemove, Subject: orphanName(c), Current: c, Engine: c.Engine}).ID
+		tasks = append(tasks, id)
+		host := c.Engine + "/" + c.Labels[stack.LabelHost]
+		byHost[host] = append(byHost[host], id)
 	}
 	if opts.Only != nil {
 		return b.p
 	}
 	var all []int
 	all = append(all, tasks...)
+	// A host's sandbox goes as soon as the tasks in its namespaces are gone.
 	for _, c := range observed.Containers {
 		if c.Kind() == stack.KindSandbox {
-			all = append(all, b.add(&Op{Action: ActionRemove, Subject: orphanName(c), Current: c, Engine: c.Engine, Deps: tasks}).ID)
+			deps := byHost[c.Engine+"/"+c.Labels[stack.LabelHost]]
+			all = append(all, b.add(&Op{Action: ActionRemove, Subject: orphanName(c), Current: c, Engine: c.Engine, Deps: deps}).ID)
 		}
 	}
 	if observed.NetworkExists && opts.Network != "" {

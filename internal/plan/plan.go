@@ -6,8 +6,10 @@ package plan
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/cjob/cjob/internal/stack"
 )
@@ -166,6 +168,7 @@ func (b *builder) add(o *Op) *Op {
 func Reconcile(desired *stack.Stack, observed *stack.Observed, opts Options) *Plan {
 	b := &builder{p: &Plan{Project: desired.Project, Env: desired.Env, Stack: desired}, byKey: map[string]*Op{}}
 	current := observed.ByKey()
+	hashes := hashUnits(desired.Units)
 
 	var infra []int // network and volume ops every unit waits for
 	netOp := 0
@@ -197,7 +200,7 @@ func Reconcile(desired *stack.Stack, observed *stack.Observed, opts Options) *Pl
 			continue
 		}
 		cs := current[u.Key]
-		a, cause, cur := decide(u, cs, opts)
+		a, cause, cur := decide(u, hashes[u], cs, opts)
 		sandboxAction[u.Key] = a
 		if a == ActionRecreate {
 			// The old tasks live in the old sandbox's namespaces: they go
@@ -225,7 +228,7 @@ func Reconcile(desired *stack.Stack, observed *stack.Observed, opts Options) *Pl
 			continue
 		}
 		cs := current[u.Key]
-		a, cause, cur := decide(u, cs, opts)
+		a, cause, cur := decide(u, hashes[u], cs, opts)
 		switch sandboxAction[u.Sandbox] {
 		case ActionCreate, ActionRecreate:
 			if cur != nil && len(pendingTaskRemovals[u.Sandbox]) > 0 {
@@ -261,8 +264,30 @@ func Reconcile(desired *stack.Stack, observed *stack.Observed, opts Options) *Pl
 	return b.p
 }
 
-// decide chooses the action for one unit given its containers.
-func decide(u *stack.Unit, cs []*stack.Container, opts Options) (Action, string, *stack.Container) {
+// hashUnits is every unit's config hash, computed on every core: a no-op
+// plan of a large stack is mostly hashing.
+func hashUnits(units []*stack.Unit) map[*stack.Unit]string {
+	hs := make([]string, len(units))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(units)/256))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(units); i += workers {
+				hs[i] = units[i].Hash()
+			}
+		})
+	}
+	wg.Wait()
+	m := make(map[*stack.Unit]string, len(units))
+	for i, u := range units {
+		m[u] = hs[i]
+	}
+	return m
+}
+
+// decide chooses the action for one unit (whose config hash is hash) given
+// its containers.
+func decide(u *stack.Unit, hash string, cs []*stack.Container, opts Options) (Action, string, *stack.Container) {
 	if len(cs) == 0 {
 		return ActionCreate, "new", nil
 	}
@@ -276,7 +301,7 @@ func decide(u *stack.Unit, cs []*stack.Container, opts Options) (Action, string,
 	if cur.Engine != u.Engine {
 		return ActionRecreate, "moves from " + cur.Engine + " to " + u.Engine, cur
 	}
-	if cur.Hash() != u.Hash() {
+	if cur.Hash() != hash {
 		return ActionRecreate, diffCause(cur, u), cur
 	}
 	switch cur.State {

@@ -145,18 +145,64 @@ func TaskEnv(j *prodspec.Job, t *prodspec.Task, hostAddr map[string]string, note
 	return out
 }
 
-var ipLiteral = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
-
 func replaceAddresses(v string, hostAddr map[string]string) string {
-	if len(hostAddr) == 0 {
+	if len(hostAddr) == 0 || strings.Count(v, ".") < 3 {
+		return v // no IP literal in it
+	}
+	var b strings.Builder
+	last := 0 // v[:last] is written
+	for i := 0; i < len(v); {
+		n := ipLiteralAt(v, i)
+		if n == 0 {
+			i++
+			continue
+		}
+		if h, ok := hostAddr[v[i:i+n]]; ok {
+			b.WriteString(v[last:i])
+			b.WriteString(h)
+			last = i + n
+		}
+		i += n
+	}
+	if last == 0 {
 		return v
 	}
-	return ipLiteral.ReplaceAllStringFunc(v, func(ip string) string {
-		if h, ok := hostAddr[ip]; ok {
-			return h
+	b.WriteString(v[last:])
+	return b.String()
+}
+
+// ipLiteralAt is the length of the IP literal (four dot-separated runs of
+// one to three digits, on word boundaries: `\b\d{1,3}(\.\d{1,3}){3}\b`) that
+// starts at v[i], or 0.
+func ipLiteralAt(v string, i int) int {
+	if i > 0 && isWordByte(v[i-1]) {
+		return 0
+	}
+	j := i
+	for part := range 4 {
+		k := j
+		for k < len(v) && k-j < 4 && v[k] >= '0' && v[k] <= '9' {
+			k++
 		}
-		return ip
-	})
+		if k == j || k-j > 3 {
+			return 0
+		}
+		j = k
+		if part < 3 {
+			if j >= len(v) || v[j] != '.' {
+				return 0
+			}
+			j++
+		}
+	}
+	if j < len(v) && isWordByte(v[j]) {
+		return 0
+	}
+	return j - i
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 // hostConfigPaths are production host paths that hold the host's own
