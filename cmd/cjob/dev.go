@@ -15,6 +15,7 @@ import (
 	"github.com/cjob/cjob/internal/apply"
 	"github.com/cjob/cjob/internal/converge"
 	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/localstate"
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/rewrite"
@@ -490,6 +491,7 @@ func newDevPs(g *global) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				markLiveUpdates(f.Project, rows)
 				return printRows(cmd, f, rows, psFlags{asJSON: asJSON, all: all})
 			})
 		},
@@ -500,6 +502,25 @@ func newDevPs(g *global) *cobra.Command {
 }
 
 type psFlags struct{ asJSON, all bool }
+
+// markLiveUpdates marks the swapped tasks whose job's last swap was a
+// successful live update (localstate's record of it).
+func markLiveUpdates(project string, rows []converge.Row) {
+	st, err := localstate.ForEnv(project, devenv.Env)
+	if err != nil {
+		return
+	}
+	swaps, err := st.Swaps()
+	if err != nil {
+		return
+	}
+	for i, r := range rows {
+		if rec, ok := swaps[r.Job]; ok && r.Swapped != "" && rec.Live && rec.Err == "" && rec.Dir == r.Swapped {
+			at := rec.At
+			rows[i].LiveUpdated = &at
+		}
+	}
+}
 
 // printRows prints `dev ps`.
 func printRows(cmd *cobra.Command, f *prodspec.File, rows []converge.Row, fl psFlags) error {
@@ -532,7 +553,11 @@ func printRows(cmd *cobra.Command, f *prodspec.File, rows []converge.Row, fl psF
 		if r.Kind == "sandbox" {
 			job, task = "(sandbox)", "-"
 		}
-		t.Row(job, task, r.Host, r.Image, state, r.Health, r.Ports, r.Swapped)
+		swapped := r.Swapped
+		if r.LiveUpdated != nil {
+			swapped += " (live-updated " + r.LiveUpdated.Local().Format("15:04:05") + ", newer than its image)"
+		}
+		t.Row(job, task, r.Host, r.Image, state, r.Health, r.Ports, swapped)
 	}
 	return t.Render(out)
 }

@@ -29,6 +29,8 @@ func newDevSwap(g *global) *cobra.Command {
 		restartOnSync bool
 		printDF       bool
 		quiet         bool
+		noLive        bool
+		rebuildOn     []string
 	)
 	c := &cobra.Command{
 		Use:   "swap JOB DIR",
@@ -43,8 +45,14 @@ what it holds (go.mod: go, package.json: node, pom.xml or a jar: java,
 index.html: static), which builds the artefact on this machine with the
 language's own tool and makes a three-line image of it.
 
-With --watch, every save rebuilds and swaps again (a burst of saves gives one
-round); a failed build prints its output and keeps the last good container.
+With --watch, every save rebuilds (a burst of saves gives one round); a
+failed build prints its output and keeps the last good code running. For the
+go and java templates a save is a live update: the artefact is built on this
+machine and copied into the running container, which is restarted (same
+container, addresses, env and volumes; no image is built; nothing is needed
+inside the image); if it does not come up, the previous artefact is put
+back. A change to a Dockerfile, go.mod/go.sum, pom.xml or a --rebuild-on
+path builds an image and swaps instead, and says why (--no-live: always).
 With --sync SRC:DEST, changes under SRC are copied into the running container
 instead, with no rebuild.
 
@@ -52,6 +60,7 @@ instead, with no rebuild.
 		Example: `  cjob dev swap coding-core.api ./api
   cjob dev swap web ./frontend --watch
   cjob dev swap web ./frontend --watch --sync static:/site/static
+  cjob dev swap api ./api --watch --rebuild-on 'migrations/*'
   cjob dev swap api ./api --template go --base scratch
   cjob dev swap api ./api --print-dockerfile`,
 		Args: cobra.ExactArgs(2),
@@ -124,7 +133,7 @@ instead, with no rebuild.
 				return nil
 			}
 			fmt.Fprintf(out, "watching %s for %s (Ctrl-C to stop; the swapped job keeps running)\n", dir, j.FullName())
-			return converge.Watch(ctx, eng, converge.WatchOptions{Swap: so, Sync: rules, RestartOnSync: restartOnSync}, func(r converge.Round) {
+			return converge.Watch(ctx, eng, converge.WatchOptions{Swap: so, Sync: rules, RestartOnSync: restartOnSync, Live: !noLive, RebuildOn: rebuildOn}, func(r converge.Round) {
 				printRound(out, cmd.ErrOrStderr(), j.FullName(), r)
 			})
 		},
@@ -138,6 +147,8 @@ instead, with no rebuild.
 	fl.BoolVarP(&watch, "watch", "w", false, "rebuild and swap on every save")
 	fl.StringArrayVar(&syncs, "sync", nil, "with --watch: copy changes under SRC (in DIR) to DEST in the container, no rebuild (SRC:DEST, repeatable)")
 	fl.BoolVar(&restartOnSync, "restart-on-sync", false, "restart the container after a sync")
+	fl.BoolVar(&noLive, "no-live", false, "with --watch: build an image and swap on every save, never a live update")
+	fl.StringArrayVar(&rebuildOn, "rebuild-on", nil, "with --watch: a change to a path matching this pattern (in DIR, e.g. 'migrations/*') builds an image instead of a live update (repeatable)")
 	fl.BoolVar(&printDF, "print-dockerfile", false, "print the Dockerfile that would be used, and stop")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "do not print the build output (errors are still shown)")
 	return c
@@ -155,9 +166,17 @@ func swapError(w io.Writer, err error) error {
 }
 
 func printSwap(w io.Writer, job string, r *converge.SwapResult) {
+	if r.Live {
+		fmt.Fprintf(w, "live update of %s (%s, no image built): build %s, copy %s, restart %s, check %s, total %s\n", job, r.Image,
+			converge.Elapsed(r.Build), converge.Elapsed(r.Copy), converge.Elapsed(r.Restart), converge.Elapsed(r.Check), converge.Elapsed(r.Total))
+		return
+	}
 	how := "built"
 	if r.Reused {
 		how = "reused (source unchanged)"
+	}
+	if r.Reason != "" {
+		how += "; " + r.Reason + ": an image build, not a live update"
 	}
 	if r.Unchanged {
 		fmt.Fprintf(w, "%s already runs %s (%s); nothing to swap\n", job, r.Image, how)

@@ -53,7 +53,8 @@ type Options struct {
 	// Target (--target) is the stage of a Dockerfile build.
 	Target string
 	// BuildArgs (--build-arg) are a Dockerfile build's ARG values. The go
-	// template takes one: main=PKG, the package to build (default ".").
+	// template takes two: main=PKG, the package to build (default "."),
+	// and ldflags=FLAGS for go build (default "-w": no DWARF).
 	BuildArgs map[string]string
 	// Repo is the image repository, e.g. "coding/api"; the tag is
 	// "dev-<hash>".
@@ -265,8 +266,8 @@ func (p *plan) resolveTemplate() error {
 		return fmt.Errorf("--target applies to Dockerfile builds, not to the %s template", p.template)
 	}
 	for k := range p.opts.BuildArgs {
-		if p.template != "go" || k != "main" {
-			return fmt.Errorf("the %s template takes no build arg %q (the go template takes main=PKG; other build args are for Dockerfile builds)", p.template, k)
+		if p.template != "go" || k != "main" && k != "ldflags" {
+			return fmt.Errorf("the %s template takes no build arg %q (the go template takes main=PKG and ldflags=FLAGS; other build args are for Dockerfile builds)", p.template, k)
 		}
 	}
 	p.data = templates.Data{Base: p.opts.Base, Port: p.opts.Port, Command: p.opts.Command}
@@ -456,7 +457,13 @@ func (p *plan) hostBuild(ctx context.Context, log io.Writer, tmp string, tree []
 		// No VCS stamp: .git is not part of the content hash, so the
 		// binary must not depend on it either.
 		out := filepath.Join(tmp, "app")
-		if err := runTool(ctx, log, p.dir, []string{"CGO_ENABLED=0", "GOOS=linux"}, "go build", "go", "build", "-trimpath", "-buildvcs=false", "-o", out, pkg); err != nil {
+		// No DWARF by default: linking is a quarter faster, and the edit
+		// loop waits for it (ldflags=... as a build argument overrides).
+		ldflags := "-w"
+		if l, ok := p.opts.BuildArgs["ldflags"]; ok {
+			ldflags = l
+		}
+		if err := runTool(ctx, log, p.dir, []string{"CGO_ENABLED=0", "GOOS=linux"}, "go build", "go", "build", "-trimpath", "-buildvcs=false", "-ldflags="+ldflags, "-o", out, pkg); err != nil {
 			return nil, err
 		}
 		app, err := fileEntry("app", out)

@@ -32,6 +32,9 @@ type Row struct {
 	Ports     string `json:"ports,omitempty"`
 	Outdated  bool   `json:"outdated"`
 	Swapped   string `json:"swapped,omitempty"` // source folder of a local build
+	// LiveUpdated is when new code last went into the swapped container
+	// without an image build (its image is then older than its code).
+	LiveUpdated *time.Time `json:"live_updated,omitempty"`
 }
 
 // Execer runs a command in a container: how health is read from inside

@@ -38,12 +38,17 @@ type SwapOptions struct {
 // SwapResult is what one swap did.
 type SwapResult struct {
 	Image     string
+	Live      bool   // a live update: the artefact went into the running container; Image is unchanged
+	Reason    string // why an image was built when a live update was asked for
 	Reused    bool   // the image was already built from this source
 	Template  string // template used, or "" for a Dockerfile
 	Unchanged bool   // the job already ran this image
 	Tasks     []string
 	Build     time.Duration
-	Swap      time.Duration
+	Swap      time.Duration // a swap: replacing the containers; a live update: copy, restart and check
+	Copy      time.Duration // live update: the artefact into the container(s)
+	Restart   time.Duration // live update: restarting them
+	Check     time.Duration // live update: until they are ready
 	Total     time.Duration
 }
 
@@ -111,19 +116,25 @@ func findTargets(ctx context.Context, eng Observer, f *prodspec.File, job string
 // published ports), env, volumes and labels, plus the swapped labels. If the
 // new container exits or fails its check, the previous one is put back.
 func Swap(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error) {
+	return recorded(opts, func(opts SwapOptions) (*SwapResult, error) { return swap(ctx, eng, opts) })
+}
+
+// recorded runs a swap or a live update with its build log kept, and
+// records it.
+func recorded(opts SwapOptions, do func(SwapOptions) (*SwapResult, error)) (*SwapResult, error) {
 	log := &tailBuffer{max: 64 << 10}
 	if opts.Log != nil {
 		opts.Log = io.MultiWriter(opts.Log, log)
 	} else {
 		opts.Log = log
 	}
-	res, err := swap(ctx, eng, opts)
+	res, err := do(opts)
 	if opts.Record == nil {
 		return res, err
 	}
 	rec := localstate.SwapRecord{Job: opts.Job, Dir: opts.Build.Dir, At: time.Now(), BuildLog: log.String()}
 	if res != nil {
-		rec.Image, rec.Build, rec.Total, rec.Reused = res.Image, res.Build, res.Total, res.Reused
+		rec.Image, rec.Build, rec.Total, rec.Reused, rec.Live = res.Image, res.Build, res.Total, res.Reused, res.Live
 	}
 	if err != nil {
 		rec.Err = err.Error()
@@ -146,20 +157,7 @@ func swap(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error
 	if err != nil {
 		return nil, err
 	}
-	bo := opts.Build
-	bo.Log = opts.Log
-	bo.Repo = opts.File.Project + "/" + opts.Job
-	if j := opts.File.Job(opts.Job); j != nil {
-		bo.Port = j.MainPort()
-		bo.Command = j.Command
-	}
-	if bo.StaticServer == nil {
-		// The static template serves with cjob-sandbox, built for the
-		// engine's architecture.
-		if bin, _, err := sandbox.ForEngine(ctx, eng); err == nil {
-			bo.StaticServer = bin
-		}
-	}
+	bo := buildOptions(ctx, eng, opts)
 	status("building " + bo.Dir)
 	br, err := build.Build(ctx, eng, bo)
 	if err != nil {
@@ -190,6 +188,25 @@ func swap(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error
 	}
 	res.Total = time.Since(start)
 	return res, nil
+}
+
+// buildOptions are opts.Build with what the job and the engine add.
+func buildOptions(ctx context.Context, eng Engine, opts SwapOptions) build.Options {
+	bo := opts.Build
+	bo.Log = opts.Log
+	bo.Repo = opts.File.Project + "/" + opts.Job
+	if j := opts.File.Job(opts.Job); j != nil {
+		bo.Port = j.MainPort()
+		bo.Command = j.Command
+	}
+	if bo.StaticServer == nil {
+		// The static template serves with cjob-sandbox, built for the
+		// engine's architecture.
+		if bin, _, err := sandbox.ForEngine(ctx, eng); err == nil {
+			bo.StaticServer = bin
+		}
+	}
+	return bo
 }
 
 // swapped returns a copy of u running image, labelled as swapped from dir.

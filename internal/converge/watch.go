@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,6 +37,12 @@ type WatchOptions struct {
 	Sync          []SyncRule
 	RestartOnSync bool
 	Debounce      time.Duration
+	// Live puts each save's build into the running container (LiveUpdate)
+	// instead of building an image, unless a change needs one (a
+	// Dockerfile, a dependency manifest, a path matching RebuildOn) or the
+	// folder's build has no artefact; the round's Swap.Reason says why.
+	Live      bool
+	RebuildOn []string
 }
 
 // Watch swaps the job once, then on every burst of saves in the source
@@ -59,6 +66,10 @@ func Watch(ctx context.Context, eng Engine, opts WatchOptions, round func(Round)
 	n := 1
 	sr, err := Swap(ctx, eng, opts.Swap)
 	round(Round{N: n, Swap: sr, Err: err})
+	template := ""
+	if sr != nil {
+		template = sr.Template
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -79,7 +90,10 @@ func Watch(ctx context.Context, eng Engine, opts WatchOptions, round func(Round)
 				r.Err = Sync(ctx, eng, SyncOptions{Swap: opts.Swap, Rules: opts.Sync, Batch: b, Restart: opts.RestartOnSync})
 				r.Sync = time.Since(start)
 			} else {
-				r.Swap, r.Err = Swap(ctx, eng, opts.Swap)
+				r.Swap, r.Err = rebuild(ctx, eng, opts, template, b)
+				if r.Swap != nil && !r.Swap.Live {
+					template = r.Swap.Template
+				}
 			}
 			if ctx.Err() != nil {
 				return nil
@@ -87,6 +101,27 @@ func Watch(ctx context.Context, eng Engine, opts WatchOptions, round func(Round)
 			round(r)
 		}
 	}
+}
+
+// rebuild reacts to a batch of saves with a live update when it can, and
+// else with an image build and swap, saying why.
+func rebuild(ctx context.Context, eng Engine, opts WatchOptions, template string, b watch.Batch) (*SwapResult, error) {
+	if !opts.Live {
+		return Swap(ctx, eng, opts.Swap)
+	}
+	reason := build.RebuildReason(template, append(append([]string{}, b.Changed...), b.Removed...), opts.RebuildOn)
+	if reason == "" {
+		res, err := LiveUpdate(ctx, eng, opts.Swap)
+		if !errors.Is(err, build.ErrNoLiveUpdate) {
+			return res, err
+		}
+		reason = err.Error()
+	}
+	res, err := Swap(ctx, eng, opts.Swap)
+	if res != nil {
+		res.Reason = reason
+	}
+	return res, err
 }
 
 func covered(rules []SyncRule, b watch.Batch) bool {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -361,20 +362,27 @@ func TestSwapDemoAPI(t *testing.T) {
 	if code, body := tryGet(gateway + "/api/hello"); code != 200 || !strings.Contains(body, "hello from api") {
 		t.Fatalf("gateway /api/hello = %d %s", code, body)
 	}
+	swappedAPI := observe(t, project)["coding-core.api/1"]
+	images := devImages(t, project)
 	path := filepath.Join(src, "frontend.go")
 	b, _ := os.ReadFile(path)
 	os.WriteFile(path, []byte(strings.Replace(string(b), `"hello from api"`, `"hello from my laptop"`, 1)), 0o644)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		code, body := tryGet(gateway + "/api/hello")
-		if code == 200 && strings.Contains(body, "hello from my laptop") {
-			break
+	waitGateway := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			code, body := tryGet(gateway + "/api/hello")
+			if code == 200 && strings.Contains(body, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the gateway never answered %q: %d %s\n%s", want, code, body, w.output())
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the edit never reached the gateway: %d %s\n%s", code, body, w.output())
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	waitGateway("hello from my laptop")
+	w.waitOutput(t, "live update of coding-core.api", 30*time.Second)
 	after := observe(t, project)
 	for k, c := range before {
 		if k == "coding-core.api/1" {
@@ -384,6 +392,53 @@ func TestSwapDemoAPI(t *testing.T) {
 			t.Errorf("%s restarted during the swap", k)
 		}
 	}
+
+	t.Run("a live update: the same container, no image built", func(t *testing.T) {
+		c := after["coding-core.api/1"]
+		if c.ID != swappedAPI.ID || c.Image != swappedAPI.Image {
+			t.Errorf("api: container %s on %s, want the swapped %s on %s, live-updated", c.ID[:12], c.Image, swappedAPI.ID[:12], swappedAPI.Image)
+		}
+		if got := devImages(t, project); !slices.Equal(got, images) {
+			t.Errorf("dev images %v, want %v: a live update builds none", got, images)
+		}
+		if r := mustCjob(t, "dev", "ps", "-f", file); !strings.Contains(r.stdout, "live") {
+			t.Errorf("dev ps does not say api is live-updated:\n%s", r)
+		}
+	})
+
+	t.Run("a broken build keeps the running code and prints the compiler's error", func(t *testing.T) {
+		b, _ := os.ReadFile(path)
+		os.WriteFile(path, []byte(strings.Replace(string(b), `"hello from my laptop"`, `"broken" + undefinedName`, 1)), 0o644)
+		w.waitOutput(t, "undefinedName", 60*time.Second)
+		if !strings.Contains(w.output(), "the last good container of coding-core.api keeps running") {
+			t.Errorf("the round does not say the last good code runs:\n%s", w.output())
+		}
+		waitGateway("hello from my laptop")
+		os.WriteFile(path, b, 0o644)
+	})
+
+	t.Run("a changed go.mod builds an image", func(t *testing.T) {
+		mod := filepath.Join(src, "go.mod")
+		os.WriteFile(mod, []byte("module demo\n\ngo 1.22\n\n// a new requirement would go here\n"), 0o644)
+		w.waitOutput(t, "go.mod changed: an image build, not a live update", 120*time.Second)
+		waitGateway("hello from my laptop")
+		c := observe(t, project)["coding-core.api/1"]
+		if c.ID == swappedAPI.ID || c.Image == swappedAPI.Image {
+			t.Errorf("api after go.mod changed: %s on %s, want a new container on a new image", c.ID[:12], c.Image)
+		}
+	})
+}
+
+// devImages is the dev images cjob built for the project's jobs, sorted.
+func devImages(t *testing.T, project string) []string {
+	t.Helper()
+	out, err := exec.Command("docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference="+project+"/*").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs := strings.Fields(string(out))
+	slices.Sort(imgs)
+	return imgs
 }
 
 // TestSwapTwoJobsAtOnce: two terminals swap two jobs at the same time.

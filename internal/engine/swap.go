@@ -35,6 +35,21 @@ func (e *Engine) CopyTo(ctx context.Context, id, dir string, tarStream io.Reader
 	return nil
 }
 
+// CopyFrom reads path from the container's filesystem as a tar stream (the
+// archive API: no tool is needed inside the image).
+func (e *Engine) CopyFrom(ctx context.Context, id, path string) ([]byte, error) {
+	r, err := e.c.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: path})
+	if err != nil {
+		return nil, fmt.Errorf("copy %s out of %s: %w", path, short(id), err)
+	}
+	defer r.Content.Close()
+	b, err := io.ReadAll(r.Content)
+	if err != nil {
+		return nil, fmt.Errorf("copy %s out of %s: %w", path, short(id), err)
+	}
+	return b, nil
+}
+
 // RemoveDevImages removes the images `cjob dev swap` built under the
 // project (tags `<project>/...:dev-*`), except keep. Images a container
 // still uses are left, silently: the engine refuses to remove them. It

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	pathpkg "path"
 	"slices"
 	"sort"
 	"strings"
@@ -801,6 +802,32 @@ func (e *Engine) CopyTo(_ context.Context, id, dir string, tarStream io.Reader) 
 		}
 	}
 	return nil
+}
+
+// CopyFrom returns path from the container as a tar stream: a file copied
+// in, or else one standing for the image's file ("<image>:<path>").
+func (e *Engine) CopyFrom(_ context.Context, id, path string) ([]byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.find(id)
+	if err := e.enter("CopyFrom", name(c, id)+" "+path, false); err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, notFound("container", id)
+	}
+	data, ok := c.Files[path]
+	if !ok {
+		data = []byte(c.Image + ":" + path)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: pathpkg.Base(path), Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		return nil, err
+	}
+	tw.Write(data)
+	tw.Close()
+	return buf.Bytes(), nil
 }
 
 // Logs writes the container's log lines (the last tail of them; "all" or

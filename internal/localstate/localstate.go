@@ -75,6 +75,9 @@ type SwapRecord struct {
 	Build    time.Duration `json:"build_ns"`
 	Total    time.Duration `json:"total_ns"`
 	Reused   bool          `json:"reused"`
+	// Live: the artefact was put into the running container (no image
+	// was built); Image is still the image the container was made from.
+	Live     bool          `json:"live,omitempty"`
 	BuildLog string        `json:"build_log"`
 	Err      string        `json:"error,omitempty"`
 }

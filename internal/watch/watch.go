@@ -23,7 +23,7 @@ import (
 )
 
 // DefaultDebounce is the quiet period used when Options.Debounce is zero.
-const DefaultDebounce = 200 * time.Millisecond
+const DefaultDebounce = 100 * time.Millisecond
 
 // MaxLatency caps how long a burst that never goes quiet is held back: its
 // changes are delivered at most this long after its first event (or after

@@ -1,0 +1,114 @@
+package converge
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/cjob/cjob/internal/build"
+	"github.com/cjob/cjob/internal/stack"
+)
+
+// LiveUpdate puts new code into the job's running, swapped container(s)
+// without an image build: the template's artefact is built on this machine
+// (go build, mvn package), copied in through the engine's archive API (no
+// tool is needed in the image: most are FROM scratch), and the container is
+// restarted, keeping its ID, addresses, env and volumes; then it must
+// become ready. If it does not, the previous artefact is put back and the
+// container restarted on it (a *RollbackError). A failed build changes
+// nothing. It fails with build.ErrNoLiveUpdate when the job is not swapped
+// from this folder with a template that has an artefact: swap it then.
+func LiveUpdate(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error) {
+	return recorded(opts, func(opts SwapOptions) (*SwapResult, error) { return liveUpdate(ctx, eng, opts) })
+}
+
+func liveUpdate(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error) {
+	start := time.Now()
+	status := opts.Status
+	if status == nil {
+		status = func(string) {}
+	}
+	targets, err := findTargets(ctx, eng, opts.File, opts.Job)
+	if err != nil {
+		return nil, err
+	}
+	bo := buildOptions(ctx, eng, opts)
+	dir, err := filepath.Abs(bo.Dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range targets {
+		if t.current.Labels[stack.LabelSwapped] != dir || t.current.Labels[stack.LabelSwappedTemplate] == "" || t.current.State != stack.StateRunning {
+			return nil, fmt.Errorf("%w: %s does not run a template build of %s", build.ErrNoLiveUpdate, t.unit.Key, dir)
+		}
+	}
+	status("building " + bo.Dir)
+	art, err := build.LiveArtifact(ctx, bo)
+	if err != nil {
+		return nil, err
+	}
+	res := &SwapResult{Live: true, Template: art.Template, Image: targets[0].current.Labels[stack.LabelSwappedImage], Build: time.Since(start)}
+	for _, t := range targets {
+		if tmpl := t.current.Labels[stack.LabelSwappedTemplate]; tmpl != art.Template {
+			return nil, fmt.Errorf("%w: %s runs a %s template build; the folder now builds with %s", build.ErrNoLiveUpdate, t.unit.Key, tmpl, art.Template)
+		}
+	}
+	swapStart := time.Now()
+	for _, t := range targets {
+		res.Tasks = append(res.Tasks, t.unit.Key)
+		status("updating " + t.unit.Key)
+		if err := (swapper{eng, opts.Probe}).live(ctx, t, art, res); err != nil {
+			return res, err
+		}
+	}
+	res.Swap = time.Since(swapStart)
+	res.Total = time.Since(start)
+	return res, nil
+}
+
+// live puts art into t's running container and restarts it; if it does
+// not become ready, the artefact it ran is put back.
+func (sw swapper) live(ctx context.Context, t swapTarget, art *build.Artifact, res *SwapResult) error {
+	eng, id := sw.eng, t.current.ID
+	prev, err := eng.CopyFrom(ctx, id, art.Path)
+	if err != nil {
+		return fmt.Errorf("%w: keeping the running %s to put back on failure: %v", build.ErrNoLiveUpdate, art.Path, err)
+	}
+	timeout := t.unit.Spec.StopTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	step := time.Now()
+	err = eng.CopyTo(ctx, id, "/", bytes.NewReader(art.Tar))
+	res.Copy += time.Since(step)
+	if err != nil {
+		return err
+	}
+	step = time.Now()
+	err = eng.Restart(ctx, id, timeout)
+	res.Restart += time.Since(step)
+	if err == nil {
+		step = time.Now()
+		err = sw.wait(ctx, t, t.unit, id)
+		res.Check += time.Since(step)
+	}
+	if err == nil {
+		return nil
+	}
+	// Put the previous artefact back, even if ctx was cancelled.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	rb := &RollbackError{Task: t.unit.Key, Err: err, LogTail: eng.LogTail(rctx, id, 30)}
+	if rerr := eng.CopyTo(rctx, id, "/", bytes.NewReader(prev)); rerr != nil {
+		return fmt.Errorf("%w; and putting the previous %s back failed: %v (run `cjob dev swap` again)", rb, art.Path, rerr)
+	}
+	if rerr := eng.Restart(rctx, id, timeout); rerr != nil {
+		return fmt.Errorf("%w; and restarting on the previous %s failed: %v (run `cjob dev swap` again)", rb, art.Path, rerr)
+	}
+	if rerr := sw.wait(rctx, t, t.unit, id); rerr != nil {
+		return fmt.Errorf("%w; and it is not ready again on the previous %s: %v (run `cjob dev swap` again)", rb, art.Path, rerr)
+	}
+	return rb
+}
