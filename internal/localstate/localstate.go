@@ -68,18 +68,18 @@ func ForEnv(project string, env stack.Env) (Env, error) {
 
 // SwapRecord is the last swap of a job (`cjob dev swap`).
 type SwapRecord struct {
-	Job      string        `json:"job"`
-	Dir      string        `json:"dir"`
-	Image    string        `json:"image"`
-	At       time.Time     `json:"at"`
-	Build    time.Duration `json:"build_ns"`
-	Total    time.Duration `json:"total_ns"`
-	Reused   bool          `json:"reused"`
+	Job    string        `json:"job"`
+	Dir    string        `json:"dir"`
+	Image  string        `json:"image"`
+	At     time.Time     `json:"at"`
+	Build  time.Duration `json:"build_ns"`
+	Total  time.Duration `json:"total_ns"`
+	Reused bool          `json:"reused"`
 	// Live: the artefact was put into the running container (no image
 	// was built); Image is still the image the container was made from.
-	Live     bool          `json:"live,omitempty"`
-	BuildLog string        `json:"build_log"`
-	Err      string        `json:"error,omitempty"`
+	Live     bool   `json:"live,omitempty"`
+	BuildLog string `json:"build_log"`
+	Err      string `json:"error,omitempty"`
 }
 
 // RecordSwap keeps r as its job's last swap and logs it as an event.
