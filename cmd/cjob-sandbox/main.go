@@ -15,6 +15,7 @@
 //	cjob-sandbox wait [--timeout 2s] [--interval 2s] [--deadline 60s] [--stdin] TARGET
 //	cjob-sandbox rm --container ID PATH...             remove paths in a task of this sandbox
 //	cjob-sandbox serve-static DIR [--listen :8080]     serve a folder over HTTP
+//	cjob-sandbox relay --hosts H[,H...] PORT=PORT...   forward ports to the first host that answers
 package main
 
 import (
@@ -23,7 +24,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cjob/cjob/internal/sandbox/inside"
@@ -151,6 +154,18 @@ func run(args []string) error {
 			listen = ":8080"
 		}
 		return inside.ServeStatic(os.Stdout, dirs[0], listen)
+	case "relay":
+		f, pairs, err := flags(args, "hosts")
+		if err != nil {
+			return err
+		}
+		var hosts []string
+		if f["hosts"] != "" {
+			hosts = strings.Split(f["hosts"], ",")
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		return inside.Relay(ctx, os.Stdout, hosts, pairs)
 	}
-	return fmt.Errorf("unknown command %q (commands: probe, wait, rm, serve-static; none runs the sandbox)", cmd)
+	return fmt.Errorf("unknown command %q (commands: probe, wait, rm, serve-static, relay; none runs the sandbox)", cmd)
 }

@@ -365,12 +365,14 @@ func newDevExplain(g *global) *cobra.Command {
 	var (
 		d      devFlags
 		asJSON bool
+		local  bool
 	)
 	c := &cobra.Command{
 		Use:   "explain [job...]",
 		Short: "List every rewrite that turns production into the dev stack, job by job",
 		Example: `  cjob dev explain
-  cjob dev explain coding-core.api`,
+  cjob dev explain coding-core.api
+  cjob dev explain --local api     # the env a local process gets from dev swap api --local`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := d.options(g, nil)
 			if err != nil {
@@ -381,6 +383,26 @@ func newDevExplain(g *global) *cobra.Command {
 			prep, err := converge.Prepare(cmd.Context(), converge.Offline, opts)
 			if err != nil {
 				return err
+			}
+			if local {
+				if len(args) == 0 {
+					return errors.New("--local: name the job(s)")
+				}
+				for _, a := range args {
+					j, err := prep.File.ResolveJob(a)
+					if err != nil {
+						return err
+					}
+					notes, err := converge.LocalRewrites(prep.Rewrite.Stack, j.FullName(), j.MainPort())
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s, served by a local process (`cjob dev swap %s --local -- CMD`; PORT is chosen then):\n", j.FullName(), j.Name)
+					for _, n := range notes {
+						fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", n)
+					}
+				}
+				return nil
 			}
 			notes := prep.Notes()
 			if len(args) > 0 {
@@ -407,6 +429,7 @@ func newDevExplain(g *global) *cobra.Command {
 		},
 	}
 	d.register(c)
+	c.Flags().BoolVar(&local, "local", false, "the env rewrites a local process standing in for the named jobs gets (dev swap --local)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the rewrites as JSON")
 	return c
 }

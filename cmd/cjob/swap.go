@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -31,9 +34,11 @@ func newDevSwap(g *global) *cobra.Command {
 		quiet         bool
 		noLive        bool
 		rebuildOn     []string
+		local         bool
+		localPort     int
 	)
 	c := &cobra.Command{
-		Use:   "swap JOB DIR",
+		Use:   "swap JOB DIR | JOB --local -- COMMAND...",
 		Short: "Replace one job of the running dev stack with an image built from a local folder",
 		Long: `Swap builds an image from DIR and puts it in place of JOB's container: same
 host sandbox (so the same production addresses and published ports), env,
@@ -56,14 +61,34 @@ path builds an image and swaps instead, and says why (--no-live: always).
 With --sync SRC:DEST, changes under SRC are copied into the running container
 instead, with no rebuild.
 
+With --local, JOB is served by COMMAND, run on this machine (go run, npm run
+dev, a debugger): the job's container is replaced by a relay in its host
+sandbox, so its production address inside the stack (core-app-1:8000, its
+DNS names, localhost:8000 from jobs on its host) reaches the local process
+through host.docker.internal, host.containers.internal or the network's
+gateway (Linux), whichever answers. The process gets the job's env with every
+address of another job rewritten to the port dev publishes for it on
+127.0.0.1, and PORT set to where it must listen (on all interfaces); each
+rewrite is printed. Ctrl-C (or ` + "`cjob dev restore JOB`" + `) puts the container back.
+
 ` + "`cjob dev up`" + ` keeps swapped jobs swapped; ` + "`cjob dev restore JOB`" + ` reverts.`,
 		Example: `  cjob dev swap coding-core.api ./api
   cjob dev swap web ./frontend --watch
   cjob dev swap web ./frontend --watch --sync static:/site/static
   cjob dev swap api ./api --watch --rebuild-on 'migrations/*'
   cjob dev swap api ./api --template go --base scratch
-  cjob dev swap api ./api --print-dockerfile`,
-		Args: cobra.ExactArgs(2),
+  cjob dev swap api ./api --print-dockerfile
+  cjob dev swap api --local -- go run ./cmd/api
+  cjob dev swap web --local --port 3001 -- npm run dev`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if local {
+				if cmd.ArgsLenAtDash() != 1 || len(args) < 2 {
+					return errors.New("--local: give the job, then -- and the command that serves it: cjob dev swap api --local -- go run ./cmd/api")
+				}
+				return nil
+			}
+			return cobra.ExactArgs(2)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			f, err := loadFile(g)
@@ -73,6 +98,9 @@ instead, with no rebuild.
 			j, err := f.ResolveJob(args[0])
 			if err != nil {
 				return err
+			}
+			if local {
+				return swapLocal(cmd, g, f, j.FullName(), localPort, args[1:])
 			}
 			dir, err := filepath.Abs(args[1])
 			if err != nil {
@@ -147,11 +175,99 @@ instead, with no rebuild.
 	fl.BoolVarP(&watch, "watch", "w", false, "rebuild and swap on every save")
 	fl.StringArrayVar(&syncs, "sync", nil, "with --watch: copy changes under SRC (in DIR) to DEST in the container, no rebuild (SRC:DEST, repeatable)")
 	fl.BoolVar(&restartOnSync, "restart-on-sync", false, "restart the container after a sync")
+	fl.BoolVar(&local, "local", false, "serve the job from a command run on this machine (after --), through a relay in its sandbox")
+	fl.IntVar(&localPort, "port", 0, "with --local: the port the command listens on (default: the job's port if free here, else a free one; given to it as PORT)")
 	fl.BoolVar(&noLive, "no-live", false, "with --watch: build an image and swap on every save, never a live update")
 	fl.StringArrayVar(&rebuildOn, "rebuild-on", nil, "with --watch: a change to a path matching this pattern (in DIR, e.g. 'migrations/*') builds an image instead of a live update (repeatable)")
 	fl.BoolVar(&printDF, "print-dockerfile", false, "print the Dockerfile that would be used, and stop")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "do not print the build output (errors are still shown)")
 	return c
+}
+
+// swapLocal runs command for job, with the job's address in the stack
+// relayed to it, until Ctrl-C, the command's exit, or a restore elsewhere;
+// then the job's container is put back.
+func swapLocal(cmd *cobra.Command, g *global, f *prodspec.File, job string, port int, command []string) error {
+	ctx := cmd.Context()
+	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	eng, err := dial(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	lo := converge.LocalOptions{File: f, Job: job, Port: port, Command: strings.Join(command, " ")}
+	lp, err := converge.PrepareLocal(ctx, eng, lo)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: running `%s` here on port %d (it must listen on all interfaces)\n", job, lo.Command, lp.Port)
+	for _, r := range lp.Rewrites {
+		fmt.Fprintf(out, "  %s\n", r)
+	}
+	proc := exec.Command(command[0], command[1:]...)
+	proc.Env = append(os.Environ(), lp.Env...)
+	proc.Stdin, proc.Stdout, proc.Stderr = os.Stdin, out, errw
+	if err := proc.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", command[0], err)
+	}
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = proc.Wait(); close(exited) }()
+	stop := func() {
+		select {
+		case <-exited:
+			return
+		default:
+		}
+		proc.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			proc.Process.Kill()
+			<-exited
+		}
+	}
+	restore := func(why string) error {
+		fmt.Fprintf(out, "%s; putting %s's container back\n", why, job)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		_, err := converge.Restore(rctx, eng, f, []string{job}, converge.UpOptions{})
+		return err
+	}
+	relayed := make(chan error, 1)
+	go func() { relayed <- converge.StartRelay(ctx, eng, lp, lo) }()
+	select {
+	case err := <-relayed:
+		if err != nil {
+			stop()
+			return swapError(errw, fmt.Errorf("%s does not answer through the relay: %w; its container was put back", job, err))
+		}
+	case <-exited:
+		// StartRelay puts the container back when its check fails.
+		<-relayed
+		if active, _ := converge.LocalActive(context.WithoutCancel(ctx), eng, f, job); active {
+			restore(fmt.Sprintf("%s ended (%v)", command[0], waitErr))
+		}
+		return fmt.Errorf("%s ended before %s answered: %v", command[0], job, waitErr)
+	}
+	fmt.Fprintf(out, "%s now runs on this machine: its address in the stack reaches it (Ctrl-C puts the container back)\n", job)
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			stop()
+			return restore("stopped")
+		case <-exited:
+			return errors.Join(fmt.Errorf("%s ended: %v", command[0], waitErr), restore(command[0]+" ended"))
+		case <-tick.C:
+			if active, err := converge.LocalActive(ctx, eng, f, job); err == nil && !active {
+				fmt.Fprintf(out, "%s was restored elsewhere; stopping %s\n", job, command[0])
+				stop()
+				return nil
+			}
+		}
+	}
 }
 
 func swapError(w io.Writer, err error) error {

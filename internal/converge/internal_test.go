@@ -138,3 +138,45 @@ func TestSwappedFromTemplateRecordsIt(t *testing.T) {
 		t.Errorf("command (-want +got):\n%s", diff)
 	}
 }
+
+// TestLocalEnv: a job's env for a process on this machine: addresses of
+// other hosts, their DNS aliases and localhost (the job's own host) become
+// the ports dev publishes on 127.0.0.1; other text is left alone; PORT is
+// where the local process listens.
+func TestLocalEnv(t *testing.T) {
+	st := &stack.Stack{Units: []*stack.Unit{
+		{Key: "host/data-1", Kind: stack.KindSandbox, Host: "data-1", Spec: stack.Spec{
+			Aliases: []string{"cache.infra.coding.local"},
+			Publish: []stack.Publish{{ContainerPort: 6379, HostPort: 16379}, {ContainerPort: 5672, HostPort: 5672}}}},
+		{Key: "host/core-app-1", Kind: stack.KindSandbox, Host: "core-app-1", Spec: stack.Spec{
+			Publish: []stack.Publish{{ContainerPort: 8000, HostPort: 8000}, {ContainerPort: 3000, HostPort: 13000}}}},
+	}}
+	api := &stack.Unit{Key: "core.api/1", Sandbox: "host/core-app-1", Spec: stack.Spec{Env: []string{
+		"CACHE_URL=http://data-1:6379",
+		"CACHE_DNS=redis://CACHE.infra.coding.local:6379/0",
+		"QUEUE=data-1:5672,data-1:9999",
+		"WEB=http://localhost:3000/x",
+		"PORT=8000",
+		"NOTE=ratio 3:2 at 10:30",
+	}}}
+	env, notes := localEnv(st, api, 41234)
+	want := []string{
+		"CACHE_DNS=redis://127.0.0.1:16379/0",
+		"CACHE_URL=http://127.0.0.1:16379",
+		"NOTE=ratio 3:2 at 10:30",
+		"PORT=41234",
+		"QUEUE=127.0.0.1:5672,data-1:9999",
+		"WEB=http://127.0.0.1:13000/x",
+	}
+	if diff := cmp.Diff(want, env); diff != "" {
+		t.Errorf("env (-want +got):\n%s", diff)
+	}
+	if len(notes) != 5 || !strings.Contains(notes[len(notes)-1], `env PORT: "8000" -> "41234"`) {
+		t.Errorf("notes: %q", notes)
+	}
+	// No PORT in the job's env: one is added.
+	env, notes = localEnv(st, &stack.Unit{Sandbox: "host/core-app-1"}, 8001)
+	if diff := cmp.Diff([]string{"PORT=8001"}, env); diff != "" || len(notes) != 1 {
+		t.Errorf("env (-want +got):\n%s\nnotes %q", diff, notes)
+	}
+}

@@ -27,8 +27,9 @@ func TestPodman(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := exec.Command("sh", "-c", "docker save "+strings.Join(strings.Fields(string(imgs)), " ")+" | docker load")
-	load.Env = append(os.Environ(), "DOCKER_HOST="+host)
+	// Saved from Docker (this process's engine), loaded into Podman.
+	load := exec.Command("sh", "-c", "docker save "+strings.Join(strings.Fields(string(imgs)), " ")+` | DOCKER_HOST="$PODMAN_HOST" docker load`)
+	load.Env = append(os.Environ(), "PODMAN_HOST="+host)
 	if out, err := load.CombinedOutput(); err != nil {
 		t.Fatalf("loading the demo images into Podman: %v\n%s", err, out)
 	}

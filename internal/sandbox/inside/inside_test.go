@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -433,4 +434,60 @@ func TestWaitUntil(t *testing.T) {
 			t.Errorf("Until = %v, output %q", err, out.String())
 		}
 	})
+}
+
+func TestParseRoutes(t *testing.T) {
+	routes := "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+		"eth0\t00000000\t010012AC\t0003\t0\t0\t0\t00000000\t0\t0\t0\n" +
+		"eth0\t000012AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
+	if gw, err := parseRoutes(strings.NewReader(routes)); err != nil || gw != "172.18.0.1" {
+		t.Errorf("parseRoutes = %q, %v; want 172.18.0.1", gw, err)
+	}
+	if _, err := parseRoutes(strings.NewReader("Iface\tDestination\n")); err == nil {
+		t.Error("no default route: no error")
+	}
+}
+
+// TestRelay: connections to the listen port reach the first host that
+// answers on the target port; a host that does not answer is skipped.
+func TestRelay(t *testing.T) {
+	backend, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	go func() {
+		for {
+			c, err := backend.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	_, target, _ := net.SplitHostPort(backend.Addr().String())
+	free, _ := net.Listen("tcp", "127.0.0.1:0")
+	_, listen, _ := net.SplitHostPort(free.Addr().String())
+	free.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var log strings.Builder
+	go Relay(ctx, &log, []string{"nowhere.invalid", "127.0.0.1"}, []string{listen + "=" + target})
+	var c net.Conn
+	for range 50 {
+		if c, err = net.Dial("tcp", "127.0.0.1:"+listen); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "ping")
+	c.(*net.TCPConn).CloseWrite()
+	b, _ := io.ReadAll(c)
+	if string(b) != "ping" {
+		t.Errorf("through the relay: %q, want ping", b)
+	}
 }
