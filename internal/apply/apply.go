@@ -480,7 +480,7 @@ func (r *runner) ensureImage(ctx context.Context, o *plan.Op, ref string) error 
 	p.err = eng.Pull(ctx, ref, func(pct int) {
 		r.working(o, fmt.Sprintf("Pulling %s %d%%", ref, pct))
 	})
-	if p.err != nil {
+	if p.err != nil && !errors.Is(p.err, engine.ErrAuth) { // an auth error names its fix
 		p.err = fmt.Errorf("%w (is the image built, or the registry reachable? `cjob doctor` checks)", p.err)
 	}
 	return p.err

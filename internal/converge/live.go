@@ -26,15 +26,10 @@ func LiveUpdate(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult,
 
 func liveUpdate(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error) {
 	start := time.Now()
-	status := opts.Status
-	if status == nil {
-		status = func(string) {}
-	}
-	targets, err := findTargets(ctx, eng, opts.File, opts.Job)
+	status, targets, bo, err := begin(ctx, eng, opts)
 	if err != nil {
 		return nil, err
 	}
-	bo := buildOptions(ctx, eng, opts)
 	dir, err := filepath.Abs(bo.Dir)
 	if err != nil {
 		return nil, err

@@ -149,15 +149,10 @@ func recorded(opts SwapOptions, do func(SwapOptions) (*SwapResult, error)) (*Swa
 
 func swap(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error) {
 	start := time.Now()
-	status := opts.Status
-	if status == nil {
-		status = func(string) {}
-	}
-	targets, err := findTargets(ctx, eng, opts.File, opts.Job)
+	status, targets, bo, err := begin(ctx, eng, opts)
 	if err != nil {
 		return nil, err
 	}
-	bo := buildOptions(ctx, eng, opts)
 	status("building " + bo.Dir)
 	br, err := build.Build(ctx, eng, bo)
 	if err != nil {
@@ -188,6 +183,20 @@ func swap(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error
 	}
 	res.Total = time.Since(start)
 	return res, nil
+}
+
+// begin is what a swap and a live update start with: the status line
+// writer, the job's running tasks and the build options.
+func begin(ctx context.Context, eng Engine, opts SwapOptions) (func(string), []swapTarget, build.Options, error) {
+	status := opts.Status
+	if status == nil {
+		status = func(string) {}
+	}
+	targets, err := findTargets(ctx, eng, opts.File, opts.Job)
+	if err != nil {
+		return nil, nil, build.Options{}, err
+	}
+	return status, targets, buildOptions(ctx, eng, opts), nil
 }
 
 // buildOptions are opts.Build with what the job and the engine add.

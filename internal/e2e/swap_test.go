@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -520,6 +522,14 @@ func TestSwapLocal(t *testing.T) {
 	}
 	if code, body := tryGet(gateway + "/api/schema"); code != 200 || !strings.Contains(body, "schema_version") {
 		t.Errorf("gateway /api/schema (the local api calling the cache) = %d %s", code, body)
+	}
+	// The local api enqueues through the queue's rewritten address.
+	if m := regexp.MustCompile(`here on port (\d+)`).FindStringSubmatch(w.output()); m == nil {
+		t.Errorf("the port of the local process is not printed:\n%s", w.output())
+	} else if resp, err := http.Post("http://127.0.0.1:"+m[1]+"/api/notify", "text/plain", strings.NewReader("from the laptop")); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Errorf("the local api's /api/notify (calling the queue): %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	if r := mustCjob(t, "dev", "ps", "-f", file); !strings.Contains(r.stdout, "local: "+bin) {
 		t.Errorf("dev ps does not show api served locally:\n%s", r)

@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
+	"github.com/cjob/cjob/internal/registry"
 	"github.com/cjob/cjob/internal/stack"
 )
 
@@ -29,6 +30,7 @@ type Engine struct {
 	c      *client.Client
 	host   string
 	source string // how the endpoint was chosen (Discover)
+	auth   func(registry string) (user, password string, ok bool)
 }
 
 // Options choose the engine.
@@ -38,6 +40,10 @@ type Options struct {
 	Host string
 	// PingTimeout bounds the first contact. Zero means 5s.
 	PingTimeout time.Duration
+	// Auth gives the credentials for a registry host, for pulls and
+	// pushes; nil: those `docker login` stored (registry.DockerConfigAuth:
+	// config.json auths, credsStore, credHelpers).
+	Auth func(registry string) (user, password string, ok bool)
 	// TLS, for a tcp:// host: the client certificate files. Empty uses
 	// DOCKER_CERT_PATH when DOCKER_TLS_VERIFY is set, as the docker CLI does.
 	CA, Cert, Key string
@@ -70,7 +76,10 @@ func Dial(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker engine %s: %w", opts.Host, err)
 	}
-	e := &Engine{c: c, host: c.DaemonHost(), source: source}
+	e := &Engine{c: c, host: c.DaemonHost(), source: source, auth: opts.Auth}
+	if e.auth == nil {
+		e.auth = registry.DockerConfigAuth()
+	}
 	if strings.HasPrefix(opts.Host, "ssh://") {
 		e.host = opts.Host
 	}

@@ -31,13 +31,18 @@ func (e *Engine) ImageExists(ctx context.Context, ref string) (bool, error) {
 
 // Pull pulls an image, calling progress with a percentage (0-100) as layers
 // arrive. progress may be nil.
+//
+// It sends the credentials `docker login` stored for the image's registry
+// (Options.Auth); a refusal is an *AuthError naming the registry, the image
+// and the `docker login` to run.
 func (e *Engine) Pull(ctx context.Context, ref string, progress func(pct int)) error {
-	r, err := e.c.ImagePull(ctx, ref, client.ImagePullOptions{})
+	auth, sent := e.registryAuth(ref)
+	r, err := e.c.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: auth})
 	if err != nil {
-		return fmt.Errorf("pull %s: %w", ref, err)
+		return authFailure("pull", ref, sent, fmt.Errorf("pull %s: %w", ref, err))
 	}
 	defer r.Close()
-	return drainProgress(ctx, r.JSONMessages(ctx), "pull "+ref, progress)
+	return authFailure("pull", ref, sent, drainProgress(ctx, r.JSONMessages(ctx), "pull "+ref, progress))
 }
 
 // drainProgress reads a pull or push message stream to its end, reporting
@@ -175,8 +180,9 @@ func (e *Engine) Exec(ctx context.Context, id string, cmd []string) (int, string
 // CanPull asks the image's registry whether it has the image, without
 // pulling it.
 func (e *Engine) CanPull(ctx context.Context, ref string) error {
-	if _, err := e.c.DistributionInspect(ctx, ref, client.DistributionInspectOptions{}); err != nil {
-		return err
+	auth, sent := e.registryAuth(ref)
+	if _, err := e.c.DistributionInspect(ctx, ref, client.DistributionInspectOptions{EncodedRegistryAuth: auth}); err != nil {
+		return authFailure("pull", ref, sent, err)
 	}
 	return nil
 }

@@ -79,14 +79,13 @@ func (e *Engine) RemoveDevImages(ctx context.Context, project, repo, keep string
 }
 
 // Push pushes an image to its registry, calling progress with a percentage
-// as layers go up. progress may be nil.
+// as layers go up. progress may be nil. Credentials are sent as for Pull.
 func (e *Engine) Push(ctx context.Context, ref string, progress func(pct int)) error {
-	// An empty credential ("{}"): registries on an intranet or loopback
-	// usually need none; the engine uses its own stored ones otherwise.
-	r, err := e.c.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="})
+	auth, sent := e.registryAuth(ref)
+	r, err := e.c.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: auth})
 	if err != nil {
-		return fmt.Errorf("push %s: %w", ref, err)
+		return authFailure("push", ref, sent, fmt.Errorf("push %s: %w", ref, err))
 	}
 	defer r.Close()
-	return drainProgress(ctx, r.JSONMessages(ctx), "push "+ref, progress)
+	return authFailure("push", ref, sent, drainProgress(ctx, r.JSONMessages(ctx), "push "+ref, progress))
 }
