@@ -10,15 +10,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/cjob/cjob/internal/converge"
 	"github.com/cjob/cjob/internal/pooltest"
+	"github.com/cjob/cjob/internal/status"
+	"github.com/cjob/cjob/prodspec"
 )
 
 // browser starts Debian's chromium, headless, with a fresh profile.
@@ -496,4 +500,59 @@ environments:
 	before := attr(t, ctx, `[data-container][data-id]`, "data-id")
 	act(t, ctx, `button.action[data-verb="reload"][data-job="core.site"]:not([data-task])`)
 	waitJS(t, ctx, "the reloaded container", fmt.Sprintf(`(() => { const e = document.querySelector('[data-container][data-id]'); return !!e && e.dataset.id !== %q && e.dataset.taskState === 'running'; })()`, before), 30*time.Second)
+}
+
+// TestWebUIGraph: the topology page's dependency graph of the demo, read in
+// a real browser: a node for every job, an edge for every dependency
+// (depends_on and the addresses env values name), each job's node linking
+// to its page.
+func TestWebUIGraph(t *testing.T) {
+	need(t)
+	ctx := browser(t)
+	const project = "e2e-graph"
+	file := demoFile(t, project, nil)
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	mustCjob(t, "dev", "up", "-f", file, "--progress", "plain")
+	p := startUI(t, "dev", "ui", "-f", file)
+
+	f, err := prodspec.Load(file, prodspec.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantNodes, wantEdges []string
+	for job, deps := range status.Dependencies(f) {
+		wantNodes = append(wantNodes, job)
+		for _, d := range deps {
+			wantEdges = append(wantEdges, job+"->"+d.To)
+		}
+	}
+	if len(wantEdges) < 8 {
+		t.Fatalf("the demo has %d dependencies: %v", len(wantEdges), wantEdges)
+	}
+	var nodes, edges []string
+	run(t, ctx, "topology", chromedp.Navigate(p.base+"/topology"), chromedp.WaitVisible(`svg [data-node="edge.gateway"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`[...document.querySelectorAll('svg [data-node]')].map(e => e.getAttribute('data-node'))`, &nodes),
+		chromedp.Evaluate(`[...document.querySelectorAll('svg [data-edge]')].map(e => e.getAttribute('data-edge'))`, &edges))
+	slices.Sort(nodes)
+	slices.Sort(edges)
+	slices.Sort(wantNodes)
+	slices.Sort(wantEdges)
+	if diff := cmp.Diff(wantNodes, nodes); diff != "" {
+		t.Errorf("graph nodes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantEdges, edges); diff != "" {
+		t.Errorf("graph edges (-want +got):\n%s", diff)
+	}
+	var ok int
+	run(t, ctx, "node states", chromedp.Evaluate(`document.querySelectorAll('svg [data-node][data-state="ok"], svg [data-node][data-state="completed"]').length`, &ok))
+	if ok != len(wantNodes) {
+		t.Errorf("%d of %d nodes ok or completed", ok, len(wantNodes))
+	}
+	shot(t, ctx, "dev-topology")
+	run(t, ctx, "a node links to its job", chromedp.Click(`svg [data-node="coding-core.api"]`, chromedp.ByQuery), chromedp.WaitVisible(`[data-container]`, chromedp.ByQuery))
+	var loc string
+	run(t, ctx, "location", chromedp.Location(&loc))
+	if !strings.HasSuffix(loc, "/jobs/coding-core.api") {
+		t.Errorf("clicking api's node went to %s", loc)
+	}
 }

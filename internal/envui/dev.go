@@ -169,8 +169,9 @@ func (d *Dev) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error) {
 		swaps, _ = st.Swaps()
 	}
 	out := &ui.Snapshot{At: time.Now()}
+	deps := status.Dependencies(f)
 	for _, j := range jobs {
-		uj := ui.Job{Job: j}
+		uj := ui.Job{Job: j, Deps: deps[j.Job]}
 		for i := range uj.Tasks {
 			t := &uj.Tasks[i]
 			if h := health[rewrite.TaskKey(j.Job, t.Task)]; h != "" && t.State == "running" {

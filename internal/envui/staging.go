@@ -112,8 +112,9 @@ func (s *Staging) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error
 	}
 	des := status.Desire(f, 0, prep.Rewrite.Stack)
 	out := &ui.Snapshot{At: time.Now()}
+	deps := status.Dependencies(f)
 	for _, j := range des.Jobs(prep.Observed, nil) {
-		uj := ui.Job{Job: j}
+		uj := ui.Job{Job: j, Deps: deps[j.Job]}
 		for _, u := range des.Units[j.Job] {
 			for _, url := range u.URLs {
 				uj.URLs = append(uj.URLs, url.Local)

@@ -78,6 +78,14 @@ type head struct {
 	file      *prodspec.File
 	desire    *status.Desired // nil when the file cannot run in production (desireErr says why)
 	desireErr error
+	depsOnce  sync.Once
+	deps      map[string][]status.Dep // status.Dependencies of file, made when first asked for
+}
+
+// dependencies is the head's dependency graph, computed once.
+func (h *head) dependencies() map[string][]status.Dep {
+	h.depsOnce.Do(func() { h.deps = status.Dependencies(h.file) })
+	return h.deps
 }
 
 // New makes a server; Run starts its watch and poll loops.

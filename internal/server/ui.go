@@ -64,7 +64,7 @@ func (u uiSource) Snapshot(ctx context.Context, fresh bool) (*ui.Snapshot, error
 	}
 	out := &ui.Snapshot{At: snap.At, Version: h.v.Number, Nodes: snap.Nodes}
 	for _, j := range jobs {
-		uj := ui.Job{Job: j}
+		uj := ui.Job{Job: j, Deps: h.dependencies()[j.Job]}
 		if j.Outdated > 0 || len(j.Versions) > 1 || (len(j.Versions) == 1 && j.Versions[0] != h.v.Number) {
 			uj.Pushed = s.jobText(h.v.Number, h.file, j.Job)
 			if n := maxVersion(j.Versions); n > 0 && n != h.v.Number {

@@ -51,6 +51,7 @@ func newFake() *fakeSource {
 					{Task: 2, Host: "core-app-2", Container: "coding-core.api.2", ID: "bbbbbbbbbbbb2222", Image: "coding/api:1.0.0", State: "running", Status: "Up 3 days", Health: "unhealthy: connection refused", Version: 6, Outdated: true, Memory: 300 << 20},
 				}},
 				URLs:    []string{"http://127.0.0.1:18080"},
+				Deps:    []status.Dep{{To: "coding-mail.migrate", Why: "depends_on"}, {To: "coding-mail.sms", Why: "SMS_URL"}, {To: "gone.job", Why: "X"}},
 				Pushed:  "image: coding/api:1.1.0\nenv:\n  DEBUG: \"1\"\n",
 				Running: "image: coding/api:1.0.0\nenv:\n  DEBUG: \"1\"\n",
 			},
@@ -58,7 +59,7 @@ func newFake() *fakeSource {
 				Job: "coding-core.worker", Service: "coding-core", Image: "coding/worker:2", Needed: 1,
 				Running: 0, Desired: "up", State: "down", Hosts: []string{"core-app-3"},
 				Tasks: []status.Task{{Task: 1, Host: "core-app-3", State: "missing"}},
-			}},
+			}, Deps: []status.Dep{{To: "coding-core.api", Why: "API_URL"}}},
 			{Job: status.Job{
 				Job: "coding-mail.sms", Service: "coding-mail", Image: "coding/sms:3", Needed: 1,
 				Running: 1, Desired: "up", State: "ok", Hosts: []string{"mail-1"},

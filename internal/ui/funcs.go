@@ -31,6 +31,7 @@ func (u *UI) funcs() template.FuncMap {
 		"isJob":       func(s string) bool { return strings.Contains(s, ".") && !strings.ContainsAny(s, " /") },
 		"lower":       strings.ToLower,
 		"pct":         pct,
+		"add":         func(a, b int) int { return a + b },
 	}
 }
 

@@ -451,6 +451,13 @@ type topoHost struct {
 	Tasks []*status.Task
 }
 
+// topology is the topology page: the dependency graph, then service ›
+// job › host › container.
+type topology struct {
+	Services []topoService
+	Graph    *graph
+}
+
 func (u *UI) topology(w http.ResponseWriter, r *http.Request) {
 	v, s, ok := u.snapshotPage(w, r, "topology")
 	if !ok {
@@ -484,7 +491,7 @@ func (u *UI) topology(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, ts)
 	}
-	v.D = out
+	v.D = topology{Services: out, Graph: buildGraph(s)}
 	u.render(w, r, "topology", http.StatusOK, v)
 }
 

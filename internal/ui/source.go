@@ -73,6 +73,9 @@ type Job struct {
 	status.Job
 	URLs []string // where the job answers (dev: http://127.0.0.1:18080)
 	Swap *Swap    // dev: the job runs a local build
+	// Deps are the jobs it talks to (status.Dependencies): the topology
+	// page's graph.
+	Deps []status.Dep
 	// Pushed and Running are the job's definition in the pushed version and
 	// in the version its tasks run, as human text (secrets masked); equal
 	// when nothing is outdated. Empty where there are no versions.

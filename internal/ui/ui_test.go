@@ -146,6 +146,19 @@ func TestPagesRender(t *testing.T) {
 		}
 	}
 	mustContain(t, "topology", body, "core-app-3 (down)", "task 1 <small>missing</small>", `t-ctr s-idle`, `t-ctr s-bad`)
+	// The dependency graph: a node per job, an edge per dependency on a
+	// job shown (none to a job that is not), its reason in the title.
+	for _, j := range f.snap.Jobs {
+		mustContain(t, "topology", body, `data-node="`+j.Job.Job+`" data-state="`+j.Job.State+`"`)
+	}
+	mustContain(t, "topology", body, `data-edge="coding-core.api->coding-mail.migrate"`, `data-edge="coding-core.api->coding-mail.sms"`,
+		`data-edge="coding-core.worker->coding-core.api"`, "coding-core.api → coding-mail.sms (SMS_URL)", "⇄ swapped", "<svg")
+	if strings.Contains(body, "gone.job") {
+		t.Error("the graph draws an edge to a job that is not shown")
+	}
+	if n := strings.Count(body, `class="g-edge"`); n != 3 {
+		t.Errorf("%d edges, want 3", n)
+	}
 }
 
 func TestTopologyHasEveryContainer(t *testing.T) {
