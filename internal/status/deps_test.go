@@ -22,7 +22,7 @@ func TestDependencies(t *testing.T) {
 	}
 	deps := Dependencies(f)
 	want := map[string][]Dep{
-		"edge.gateway": {{"coding-core.api", "depends_on"}, {"coding-core.web", "depends_on"}},
+		"edge.gateway":    {{"coding-core.api", "depends_on"}, {"coding-core.web", "depends_on"}},
 		"coding-core.web": {{"coding-core.api", "depends_on"}},
 		"coding-core.api": {{"coding-git.git", "depends_on"}, {"infra.cache", "depends_on"}, {"infra.migrate", "depends_on"}, {"infra.queue", "depends_on"}},
 	}
