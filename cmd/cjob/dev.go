@@ -40,7 +40,7 @@ addresses and ports in production's config work unchanged.`,
   cjob dev logs -f api
   cjob dev down --volumes`,
 	}
-	dev.AddCommand(newDevUp(g), newDevPlan(g), newDevExplain(g), newDevDown(g), newDevPs(g), newDevLogs(g), newDevSwap(g), newDevRestore(g), newDevExport(g), newDevUI(g))
+	dev.AddCommand(newDevUp(g), newDevPlan(g), newDevExplain(g), newDevDown(g), newDevPs(g), newDevLogs(g), newDevSwap(g), newDevRestore(g), newDevExport(g), newDevUI(g), newDevSnapshot(g))
 	return dev
 }
 
@@ -139,6 +139,7 @@ func newDevUp(g *global) *cobra.Command {
 		force    bool
 		restore  bool
 		traceTo  string
+		seed     string
 	)
 	c := &cobra.Command{
 		Use:   "up [job...]",
@@ -154,7 +155,8 @@ the stack is left as it is.`,
   cjob dev up coding-core.web      # web and its dependencies
   cjob dev up --replicas keep      # every task of every job
   cjob dev up --json | jq .jobs
-  cjob dev up --trace up.json      # where the time went: open in ui.perfetto.dev`,
+  cjob dev up --trace up.json      # where the time went: open in ui.perfetto.dev
+  cjob dev up --seed demo-data     # new volumes filled from a snapshot`,
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			start := time.Now()
 			if traceTo != "" {
@@ -166,6 +168,19 @@ the stack is left as it is.`,
 				o.RestoreAll = restore
 			}
 			return d.prepared(cmd, g, args, tune, func(eng *engine.Engine, prep *converge.Prepared) error {
+				if seed != "" {
+					dir, err := snapshotDir(prep.File.Project)
+					if err != nil {
+						return err
+					}
+					seeded, err := converge.SeedVolumes(cmd.Context(), eng, prep, dir, seed)
+					if err != nil {
+						return err
+					}
+					if !asJSON {
+						fmt.Fprintf(cmd.ErrOrStderr(), "seeded from %s: %s (volumes that existed are kept; `cjob dev snapshot load` replaces them)\n", seed, orNone(seeded))
+					}
+				}
 				return devUp(cmd, eng, prep, upFlags{start: start, parallel: parallel, mode: mode, asJSON: asJSON})
 			})
 		},
@@ -177,6 +192,7 @@ the stack is left as it is.`,
 	c.Flags().BoolVar(&force, "force-recreate", false, "recreate every container even if unchanged")
 	c.Flags().BoolVar(&restore, "restore", false, "put production's image back in place of swapped jobs")
 	traceFlag(c, &traceTo)
+	c.Flags().StringVar(&seed, "seed", "", "fill the volumes that do not exist yet from this snapshot (`cjob dev snapshot save`) before their jobs start")
 	return c
 }
 

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cjob/cjob/devenv"
+	"github.com/cjob/cjob/internal/converge"
+	"github.com/cjob/cjob/internal/engine"
+	"github.com/cjob/cjob/internal/localstate"
+	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/table"
+	"github.com/cjob/cjob/prodspec"
+)
+
+// snapshotDir is where the project's dev snapshots live.
+func snapshotDir(project string) (string, error) {
+	st, err := localstate.ForEnv(project, devenv.Env)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(st.Dir, "snapshots"), nil
+}
+
+func newDevSnapshot(g *global) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "snapshot",
+		Short: "Save the dev stack's data (its volumes) and put it back: seed data to share",
+		Long: `A snapshot is the dev stack's named volumes saved as files (a tar each and a
+manifest, under cjob's state folder), taken consistently: the jobs that
+mount them are stopped while they are read, and started again. ` + "`load`" + ` puts
+a snapshot back (the jobs that use the volumes are recreated on it), and
+` + "`cjob dev up --seed NAME`" + ` fills volumes that do not exist yet before their jobs
+start. Loading over data is refused without --force; a snapshot loads only
+into a stack with the same volumes.`,
+		Example: `  cjob dev snapshot save demo-data
+  cjob dev down --volumes && cjob dev up --seed demo-data
+  cjob dev snapshot load demo-data --force
+  cjob dev snapshot ls`,
+	}
+	var force bool
+	save := &cobra.Command{
+		Use:   "save NAME",
+		Short: "Save the dev stack's volumes as snapshot NAME",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withEngine(cmd, g, nil, func(f *prodspec.File, _ []string, eng *engine.Engine) error {
+				dir, err := snapshotDir(f.Project)
+				if err != nil {
+					return err
+				}
+				m, err := converge.SaveSnapshot(cmd.Context(), eng, f, dir, args[0], force, func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) })
+				if err != nil {
+					return err
+				}
+				var bytes int64
+				for _, v := range m.Volumes {
+					bytes += v.Bytes
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "saved %s: %d volume(s), %s, in %s (%s stopped meanwhile)\n", m.Name, len(m.Volumes), humanSize(bytes),
+					converge.Elapsed(m.Duration), orNone(m.Stopped))
+				return nil
+			})
+		},
+	}
+	save.Flags().BoolVar(&force, "force", false, "replace a snapshot of that name")
+	var loadForce bool
+	mode := progress.Auto
+	load := &cobra.Command{
+		Use:   "load NAME",
+		Short: "Put snapshot NAME back into the dev stack's volumes (the jobs using them are recreated)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withEngine(cmd, g, nil, func(f *prodspec.File, _ []string, eng *engine.Engine) error {
+				dir, err := snapshotDir(f.Project)
+				if err != nil {
+					return err
+				}
+				start := time.Now()
+				rep := progress.New(cmd.ErrOrStderr(), mode)
+				vols, err := converge.LoadSnapshot(cmd.Context(), eng, f, dir, args[0], loadForce, converge.UpOptions{Reporter: rep})
+				rep.Close()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "loaded %s into %s in %s\n", args[0], strings.Join(vols, ", "), converge.Elapsed(time.Since(start)))
+				return nil
+			})
+		},
+	}
+	load.Flags().BoolVar(&loadForce, "force", false, "replace the data the volumes hold")
+	load.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List the dev stack's snapshots",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := loadFile(g)
+			if err != nil {
+				return err
+			}
+			dir, err := snapshotDir(f.Project)
+			if err != nil {
+				return err
+			}
+			ms, err := converge.Snapshots(dir)
+			if err != nil {
+				return err
+			}
+			if len(ms) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "No snapshots of %s: `cjob dev snapshot save NAME` takes one\n", f.Project)
+				return nil
+			}
+			t := table.New("name", "created", "volumes", "size", "jobs file")
+			for _, m := range ms {
+				var bytes int64
+				var names []string
+				for _, v := range m.Volumes {
+					bytes += v.Bytes
+					names = append(names, v.Name)
+				}
+				t.Row(m.Name, m.Created.Local().Format("2006-01-02 15:04"), strings.Join(names, ", "), humanSize(bytes), m.File)
+			}
+			return t.Render(cmd.OutOrStdout())
+		},
+	}
+	rm := &cobra.Command{
+		Use:   "rm NAME",
+		Short: "Delete snapshot NAME",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := loadFile(g)
+			if err != nil {
+				return err
+			}
+			dir, err := snapshotDir(f.Project)
+			if err != nil {
+				return err
+			}
+			if err := converge.RemoveSnapshot(dir, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", args[0])
+			return nil
+		},
+	}
+	c.AddCommand(save, load, ls, rm)
+	return c
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "nothing"
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,411 @@
+package converge
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cjob/cjob/devenv"
+	"github.com/cjob/cjob/internal/sandbox"
+	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/prodspec"
+)
+
+// A snapshot is the dev stack's named volumes saved as files, in a folder
+// of its own: manifest.json and one tar per volume. It records the jobs
+// file it was taken with, and loads only into a stack with the same
+// volumes.
+
+// SnapshotManifest describes a saved snapshot.
+type SnapshotManifest struct {
+	Name     string           `json:"name"`
+	Project  string           `json:"project"`
+	File     string           `json:"file"` // hash of the rendered jobs file it was taken with
+	Created  time.Time        `json:"created"`
+	Volumes  []SnapshotVolume `json:"volumes"`
+	Stopped  []string         `json:"stopped,omitempty"` // tasks stopped while it was taken
+	Duration time.Duration    `json:"duration_ns"`
+}
+
+// SnapshotVolume is one volume of a snapshot.
+type SnapshotVolume struct {
+	Name   string `json:"name"`
+	Bytes  int64  `json:"bytes"`  // the tar's size
+	Files  int    `json:"files"`  // regular files in it
+	SHA256 string `json:"sha256"` // of the tar
+}
+
+// ErrSnapshot is wrapped by every refusal to load a snapshot.
+var ErrSnapshot = errors.New("snapshot")
+
+// stackVolumes is the stack's volumes (names, sorted) and, by volume, the
+// task units that mount it.
+func stackVolumes(st *stack.Stack) ([]string, map[string][]*stack.Unit) {
+	users := map[string][]*stack.Unit{}
+	var names []string
+	for _, v := range st.Volumes {
+		names = append(names, v.Name)
+	}
+	for _, u := range st.Units {
+		for _, m := range u.Spec.Mounts {
+			if m.Type == "volume" {
+				users[m.Source] = append(users[m.Source], u)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names, users
+}
+
+// helper is a container (never started) of the sandbox image with volume
+// mounted at /v: the archive API reads and writes the volume through it.
+func helper(ctx context.Context, eng Engine, volume string) (string, func(), error) {
+	ref, err := sandbox.Ensure(ctx, eng)
+	if err != nil {
+		return "", nil, err
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	id, err := eng.Create(ctx, stack.CreateRequest{
+		Name: "cjob-volume-" + hex.EncodeToString(b[:]),
+		Spec: stack.Spec{Image: ref, Mounts: []stack.Mount{{Type: "volume", Source: volume, Target: "/v"}}},
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("volume %s: %w", volume, err)
+	}
+	return id, func() { eng.Remove(context.WithoutCancel(ctx), id) }, nil
+}
+
+// readVolume is the volume's content as a tar (entries under v/) and its
+// number of regular files.
+func readVolume(ctx context.Context, eng Engine, volume string) ([]byte, int, error) {
+	id, done, err := helper(ctx, eng, volume)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer done()
+	b, err := eng.CopyFrom(ctx, id, "/v")
+	if err != nil {
+		return nil, 0, fmt.Errorf("volume %s: %w", volume, err)
+	}
+	files := 0
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("volume %s: %w", volume, err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			files++
+		}
+	}
+	return b, files, nil
+}
+
+// writeVolume fills the (empty) volume from a tar readVolume made.
+func writeVolume(ctx context.Context, eng Engine, volume string, data []byte) error {
+	id, done, err := helper(ctx, eng, volume)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := eng.CopyTo(ctx, id, "/", bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("volume %s: %w", volume, err)
+	}
+	return nil
+}
+
+// SaveSnapshot saves the dev stack's volumes into dir/name: the running
+// tasks that mount them are stopped while their volumes are read (a
+// consistent copy) and started again. An existing snapshot of that name is
+// replaced only with force.
+func SaveSnapshot(ctx context.Context, eng Engine, f *prodspec.File, dir, name string, force bool, status func(string)) (*SnapshotManifest, error) {
+	start := time.Now()
+	if err := validSnapshotName(name); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, name)
+	if _, err := os.Stat(path); err == nil && !force {
+		return nil, fmt.Errorf("%w %s exists (%s): choose another name, or --force to replace it", ErrSnapshot, name, path)
+	}
+	prep, err := Prepare(ctx, eng, Options{File: f, Rewrite: devenv.Options{SandboxImage: "-"}})
+	if err != nil {
+		return nil, err
+	}
+	names, users := stackVolumes(prep.Rewrite.Stack)
+	var have []string
+	for _, n := range names {
+		if prep.Observed.Volumes[n] {
+			have = append(have, n)
+		}
+	}
+	if len(have) == 0 {
+		return nil, fmt.Errorf("%w: the dev stack of %s has no volume yet: `cjob dev up` makes them", ErrSnapshot, f.Project)
+	}
+	// Stop the running tasks that mount them (all at once), and start them
+	// again whatever happens.
+	byKey := prep.Observed.ByKey()
+	var stopped []*stack.Container
+	seen := map[string]bool{}
+	for _, n := range have {
+		for _, u := range users[n] {
+			for _, c := range byKey[u.Key] {
+				if c.State == stack.StateRunning && !seen[c.ID] {
+					seen[c.ID] = true
+					stopped = append(stopped, c)
+				}
+			}
+		}
+	}
+	m := &SnapshotManifest{Name: name, Project: f.Project, File: fileHash(f), Created: time.Now().UTC()}
+	defer func() {
+		for _, c := range stopped {
+			eng.Start(context.WithoutCancel(ctx), c.ID)
+		}
+	}()
+	for _, c := range stopped {
+		status("stopping " + c.Key())
+		if err := eng.Stop(ctx, c.ID, 10*time.Second); err != nil {
+			return nil, err
+		}
+		m.Stopped = append(m.Stopped, c.Key())
+	}
+	tmp, err := os.MkdirTemp(dir, "."+name+"-")
+	if err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		if tmp, err = os.MkdirTemp(dir, "."+name+"-"); err != nil {
+			return nil, err
+		}
+	}
+	defer os.RemoveAll(tmp)
+	for _, n := range have {
+		status("saving volume " + n)
+		data, files, err := readVolume(ctx, eng, n)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(data)
+		if err := os.WriteFile(filepath.Join(tmp, n+".tar"), data, 0o600); err != nil {
+			return nil, err
+		}
+		m.Volumes = append(m.Volumes, SnapshotVolume{Name: n, Bytes: int64(len(data)), Files: files, SHA256: hex.EncodeToString(sum[:])})
+	}
+	m.Duration = time.Since(start)
+	b, _ := json.MarshalIndent(m, "", "  ")
+	if err := os.WriteFile(filepath.Join(tmp, "manifest.json"), b, 0o600); err != nil {
+		return nil, err
+	}
+	os.RemoveAll(path)
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func validSnapshotName(name string) error {
+	if name == "" || strings.ContainsAny(name, `/\:`) || strings.HasPrefix(name, ".") || len(name) > 100 {
+		return fmt.Errorf("%w name %q: use letters, digits, dashes, dots and underscores", ErrSnapshot, name)
+	}
+	return nil
+}
+
+func fileHash(f *prodspec.File) string {
+	b, err := prodspec.Render(f)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// ReadSnapshot reads dir/name's manifest.
+func ReadSnapshot(dir, name string) (*SnapshotManifest, error) {
+	if err := validSnapshotName(name); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, name, "manifest.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w %s does not exist: `cjob dev snapshot ls` lists them", ErrSnapshot, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m SnapshotManifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w %s: manifest: %v", ErrSnapshot, name, err)
+	}
+	return &m, nil
+}
+
+// Snapshots lists the snapshots in dir, newest first.
+func Snapshots(dir string) ([]SnapshotManifest, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []SnapshotManifest
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		if m, err := ReadSnapshot(dir, e.Name()); err == nil {
+			out = append(out, *m)
+		}
+	}
+	slices.SortFunc(out, func(a, b SnapshotManifest) int { return b.Created.Compare(a.Created) })
+	return out, nil
+}
+
+// RemoveSnapshot deletes dir/name.
+func RemoveSnapshot(dir, name string) error {
+	if _, err := ReadSnapshot(dir, name); err != nil {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(dir, name))
+}
+
+func (m *SnapshotManifest) volume(dir, name string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(dir, m.Name, name+".tar"))
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range m.Volumes {
+		if v.Name == name {
+			sum := sha256.Sum256(b)
+			if hex.EncodeToString(sum[:]) != v.SHA256 {
+				return nil, fmt.Errorf("%w %s: %s.tar is damaged (its checksum differs from the manifest's)", ErrSnapshot, m.Name, name)
+			}
+		}
+	}
+	return b, nil
+}
+
+// SeedVolumes fills the stack's volumes that do not exist yet from
+// snapshot dir/name, before `dev up` starts the jobs that use them: volumes
+// that exist are left as they are. It returns the volumes it filled.
+func SeedVolumes(ctx context.Context, eng Engine, prep *Prepared, dir, name string) ([]string, error) {
+	m, err := ReadSnapshot(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	var seeded []string
+	for _, v := range m.Volumes {
+		if prep.Observed.Volumes[v.Name] || !slices.ContainsFunc(prep.Rewrite.Stack.Volumes, func(sv stack.Volume) bool { return sv.Name == v.Name }) {
+			continue
+		}
+		data, err := m.volume(dir, v.Name)
+		if err != nil {
+			return nil, err
+		}
+		if err := eng.EnsureVolume(ctx, v.Name, map[string]string{stack.LabelProject: prep.File.Project, stack.LabelEnv: devenv.Env.String()}); err != nil {
+			return nil, err
+		}
+		if err := writeVolume(ctx, eng, v.Name, data); err != nil {
+			return nil, err
+		}
+		seeded = append(seeded, v.Name)
+	}
+	return seeded, nil
+}
+
+// LoadSnapshot puts snapshot dir/name back into the dev stack's volumes: the
+// jobs that mount them are removed, their volumes replaced by the
+// snapshot's, and the jobs brought up again. It is refused when the
+// stack's volumes are not the snapshot's (the difference named), and,
+// without force, when a volume it would replace holds data.
+func LoadSnapshot(ctx context.Context, eng Engine, f *prodspec.File, dir, name string, force bool, opts UpOptions) ([]string, error) {
+	m, err := ReadSnapshot(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	prep, err := Prepare(ctx, eng, Options{File: f, Rewrite: devenv.Options{SandboxImage: "-"}})
+	if err != nil {
+		return nil, err
+	}
+	names, users := stackVolumes(prep.Rewrite.Stack)
+	var snap []string
+	for _, v := range m.Volumes {
+		snap = append(snap, v.Name)
+	}
+	if !slices.Equal(names, snap) {
+		return nil, fmt.Errorf("%w %s holds the volumes %s; the dev stack of %s has %s: it was taken from another stack or jobs file (%s)",
+			ErrSnapshot, name, list(snap), f.Project, list(names), m.File)
+	}
+	if !force {
+		for _, n := range names {
+			if !prep.Observed.Volumes[n] {
+				continue
+			}
+			_, files, err := readVolume(ctx, eng, n)
+			if err != nil {
+				return nil, err
+			}
+			if files > 0 {
+				return nil, fmt.Errorf("%w: volume %s holds %d files that loading %s would replace: --force replaces them (`cjob dev snapshot save` first keeps them)", ErrSnapshot, n, files, name)
+			}
+		}
+	}
+	jobs := map[string]bool{}
+	for _, n := range names {
+		for _, u := range users[n] {
+			jobs[u.Job] = true
+		}
+	}
+	if len(jobs) > 0 {
+		if _, res, err := Down(ctx, eng, DownOptions{Project: f.Project, Only: jobs, Reporter: opts.Reporter}); err != nil {
+			return nil, err
+		} else if err := res.Err(); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range names {
+		if err := eng.RemoveVolume(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	prep.Observed.Volumes = map[string]bool{}
+	if _, err := SeedVolumes(ctx, eng, prep, dir, name); err != nil {
+		return nil, err
+	}
+	var only []string
+	for j := range jobs {
+		only = append(only, j)
+	}
+	slices.Sort(only)
+	up, err := Prepare(ctx, eng, Options{File: f, Rewrite: devenv.Options{Only: only}})
+	if err != nil {
+		return nil, err
+	}
+	res, err := Up(ctx, eng, up, opts)
+	if err != nil {
+		return nil, err
+	}
+	return names, res.Err()
+}
+
+func list(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
