@@ -40,7 +40,7 @@ addresses and ports in production's config work unchanged.`,
   cjob dev logs -f api
   cjob dev down --volumes`,
 	}
-	dev.AddCommand(newDevUp(g), newDevPlan(g), newDevExplain(g), newDevDown(g), newDevPs(g), newDevLogs(g), newDevSwap(g), newDevRestore(g), newDevExport(g), newDevUI(g), newDevSnapshot(g))
+	dev.AddCommand(newDevUp(g), newDevPlan(g), newDevExplain(g), newDevDown(g), newDevPs(g), newDevLogs(g), newDevSwap(g), newDevRestore(g), newDevExport(g), newDevUI(g), newDevSnapshot(g), newDevReset(g))
 	return dev
 }
 
@@ -176,6 +176,9 @@ the stack is left as it is.`,
 					seeded, err := converge.SeedVolumes(cmd.Context(), eng, prep, dir, seed)
 					if err != nil {
 						return err
+					}
+					if err := os.WriteFile(seedFile(dir), []byte(seed+"\n"), 0o600); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v (`cjob dev reset` will need --from %s)\n", err, seed)
 					}
 					if !asJSON {
 						fmt.Fprintf(cmd.ErrOrStderr(), "seeded from %s: %s (volumes that existed are kept; `cjob dev snapshot load` replaces them)\n", seed, orNone(seeded))

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -82,7 +84,7 @@ into a stack with the same volumes.`,
 				}
 				start := time.Now()
 				rep := progress.New(cmd.ErrOrStderr(), mode)
-				vols, err := converge.LoadSnapshot(cmd.Context(), eng, f, dir, args[0], loadForce, converge.UpOptions{Reporter: rep})
+				vols, err := converge.LoadSnapshot(cmd.Context(), eng, f, dir, args[0], loadForce, nil, converge.UpOptions{Reporter: rep})
 				rep.Close()
 				if err != nil {
 					return err
@@ -149,6 +151,53 @@ into a stack with the same volumes.`,
 		},
 	}
 	c.AddCommand(save, load, ls, rm)
+	return c
+}
+
+// seedFile keeps the name of the snapshot `dev up --seed` last used: what
+// `dev reset` puts back.
+func seedFile(dir string) string { return filepath.Join(dir, ".seed") }
+
+func newDevReset(g *global) *cobra.Command {
+	var (
+		from  string
+		force bool
+		mode  = progress.Auto
+	)
+	c := &cobra.Command{
+		Use:   "reset JOB...",
+		Short: "Put the jobs' volumes back to the seed (the snapshot dev up --seed used, or --from)",
+		Example: `  cjob dev reset infra.cache --force
+  cjob dev reset infra.cache --from demo-data --force`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withEngine(cmd, g, args, func(f *prodspec.File, jobs []string, eng *engine.Engine) error {
+				dir, err := snapshotDir(f.Project)
+				if err != nil {
+					return err
+				}
+				name := from
+				if name == "" {
+					b, err := os.ReadFile(seedFile(dir))
+					if err != nil {
+						return errors.New("no seed recorded: `cjob dev up --seed NAME` records one, or name it with --from")
+					}
+					name = strings.TrimSpace(string(b))
+				}
+				rep := progress.New(cmd.ErrOrStderr(), mode)
+				vols, err := converge.LoadSnapshot(cmd.Context(), eng, f, dir, name, force, jobs, converge.UpOptions{Reporter: rep})
+				rep.Close()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "reset %s to %s (%s)\n", strings.Join(jobs, ", "), name, strings.Join(vols, ", "))
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&from, "from", "", "the snapshot to reset to (default: the one dev up --seed used)")
+	c.Flags().BoolVar(&force, "force", false, "replace the data the volumes hold")
+	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
 	return c
 }
 

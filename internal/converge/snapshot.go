@@ -333,7 +333,10 @@ func SeedVolumes(ctx context.Context, eng Engine, prep *Prepared, dir, name stri
 // snapshot's, and the jobs brought up again. It is refused when the
 // stack's volumes are not the snapshot's (the difference named), and,
 // without force, when a volume it would replace holds data.
-func LoadSnapshot(ctx context.Context, eng Engine, f *prodspec.File, dir, name string, force bool, opts UpOptions) ([]string, error) {
+//
+// With jobs, only those jobs' volumes are put back (`dev reset`); the
+// snapshot must hold them.
+func LoadSnapshot(ctx context.Context, eng Engine, f *prodspec.File, dir, name string, force bool, jobs []string, opts UpOptions) ([]string, error) {
 	m, err := ReadSnapshot(dir, name)
 	if err != nil {
 		return nil, err
@@ -347,7 +350,23 @@ func LoadSnapshot(ctx context.Context, eng Engine, f *prodspec.File, dir, name s
 	for _, v := range m.Volumes {
 		snap = append(snap, v.Name)
 	}
-	if !slices.Equal(names, snap) {
+	if len(jobs) > 0 {
+		var mine []string
+		for _, n := range names {
+			if slices.ContainsFunc(users[n], func(u *stack.Unit) bool { return slices.Contains(jobs, u.Job) }) {
+				mine = append(mine, n)
+			}
+		}
+		if len(mine) == 0 {
+			return nil, fmt.Errorf("%w: %s mounts no volume: nothing to reset", ErrSnapshot, strings.Join(jobs, ", "))
+		}
+		for _, n := range mine {
+			if !slices.Contains(snap, n) {
+				return nil, fmt.Errorf("%w %s does not hold volume %s of %s (it holds %s)", ErrSnapshot, name, n, strings.Join(jobs, ", "), list(snap))
+			}
+		}
+		names = mine
+	} else if !slices.Equal(names, snap) {
 		return nil, fmt.Errorf("%w %s holds the volumes %s; the dev stack of %s has %s: it was taken from another stack or jobs file (%s)",
 			ErrSnapshot, name, list(snap), f.Project, list(names), m.File)
 	}
@@ -365,14 +384,14 @@ func LoadSnapshot(ctx context.Context, eng Engine, f *prodspec.File, dir, name s
 			}
 		}
 	}
-	jobs := map[string]bool{}
+	using := map[string]bool{}
 	for _, n := range names {
 		for _, u := range users[n] {
-			jobs[u.Job] = true
+			using[u.Job] = true
 		}
 	}
-	if len(jobs) > 0 {
-		if _, res, err := Down(ctx, eng, DownOptions{Project: f.Project, Only: jobs, Reporter: opts.Reporter}); err != nil {
+	if len(using) > 0 {
+		if _, res, err := Down(ctx, eng, DownOptions{Project: f.Project, Only: using, Reporter: opts.Reporter}); err != nil {
 			return nil, err
 		} else if err := res.Err(); err != nil {
 			return nil, err
@@ -383,12 +402,16 @@ func LoadSnapshot(ctx context.Context, eng Engine, f *prodspec.File, dir, name s
 			return nil, err
 		}
 	}
-	prep.Observed.Volumes = map[string]bool{}
+	for v := range prep.Observed.Volumes {
+		if slices.Contains(names, v) {
+			delete(prep.Observed.Volumes, v)
+		}
+	}
 	if _, err := SeedVolumes(ctx, eng, prep, dir, name); err != nil {
 		return nil, err
 	}
 	var only []string
-	for j := range jobs {
+	for j := range using {
 		only = append(only, j)
 	}
 	slices.Sort(only)

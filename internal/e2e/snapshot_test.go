@@ -78,6 +78,23 @@ func TestSnapshot(t *testing.T) {
 		}
 	})
 
+	t.Run("dev reset puts one job's volumes back to the seed", func(t *testing.T) {
+		put(cache, "changed again")
+		if r := cjob(t, "dev", "reset", "infra.cache", "-f", file); r.code == 0 || !strings.Contains(r.stderr, "--force") {
+			t.Errorf("reset over data without --force:\n%s", r)
+		}
+		r := mustCjob(t, "dev", "reset", "infra.cache", "--force", "-f", file, "--progress", "plain")
+		if !strings.Contains(r.stdout, "reset infra.cache to s1") {
+			t.Errorf("reset:\n%s", r)
+		}
+		if got := get(cache); got != "hello snapshot" {
+			t.Errorf("after reset the cache holds %q", got)
+		}
+		if r := cjob(t, "dev", "reset", "edge.gateway", "--force", "-f", file); r.code == 0 || !strings.Contains(r.stderr, "mounts no volume") {
+			t.Errorf("reset of a job with no volume:\n%s", r)
+		}
+	})
+
 	t.Run("a stack with other volumes is refused", func(t *testing.T) {
 		other := demoFile(t, project, func(s string) string {
 			return strings.Replace(s, "        env:\n          ROLE: git\n", "        env:\n          ROLE: git\n        volumes: [\"/data/git:/repos\"]\n", 1)
