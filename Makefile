@@ -54,6 +54,7 @@ bench: build
 	$(GO) test -run '^$$' -bench Server -benchtime 1x -timeout 30m ./internal/server/
 	bash examples/coding/build-images.sh >/dev/null
 	COMPOSE=$${COMPOSE:-$$(bash scripts/compose-v5.sh || true)} $(GO) run ./cmd/cjob-bench -n $(or $(N),50) -hosts $(or $(HOSTS),10) -rounds $(or $(ROUNDS),3)
+	COMPOSE=$${COMPOSE:-$$(bash scripts/compose-v5.sh || true)} $(GO) run ./cmd/cjob-bench -onboard examples/coding/jobs.yml -rounds $(or $(ROUNDS),3)
 
 # Screenshots of every UI page under docs/screenshots, from the browser
 # tests (needs chromium).

@@ -50,8 +50,16 @@ func main() {
 		image  = flag.String("image", "coding/git:1.0.0", "image of every job (an HTTP service answering /healthz on $PORT)")
 		cjob   = flag.String("cjob", "bin/cjob", "the cjob binary (built static: make build)")
 		ways   = flag.String("ways", "floor,floor-endpoint,compose,compose-v2,cjob", "which ways to run (also: compose-probes)")
+		onb    = flag.String("onboard", "", "instead: onboarding time of this jobs file (e.g. examples/coding/jobs.yml) from an engine without its images, cjob against parallel pulls + Compose by hand")
 	)
 	flag.Parse()
+	if *onb != "" {
+		if err := onboard(*onb, *rounds, *cjob); err != nil {
+			fmt.Fprintln(os.Stderr, "cjob-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*n, *hosts, *rounds, *image, *cjob, strings.Split(*ways, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "cjob-bench:", err)
 		os.Exit(1)
