@@ -17,9 +17,10 @@ import (
 )
 
 // onboard measures a new developer's first `cjob dev up`: the engine holds
-// none of the stack's images (nor their layers), a registry (Debian's
-// docker-registry on loopback) holds them all; they are put back at the
-// end. Rounds alternate between cjob (dev up pulls
+// none of the stack's images (every name of them is removed; layers that
+// other images on the engine share stay, as they would on a machine that
+// already pulled a base image), a registry (Debian's docker-registry on
+// loopback) holds them all; they are put back at the end. Rounds alternate between cjob (dev up pulls
 // what is missing and starts every job as soon as its own image and
 // dependencies are ready) and the same by hand: every image pulled in
 // parallel, then a v2+ Compose `up -d --wait` of the stack's export (its
@@ -83,9 +84,9 @@ func onboard(jobsPath string, rounds int, cjobBin string) error {
 	}
 	defer eng.Close()
 	info, _ := eng.Info(ctx)
-	// The engine must hold none of the images, not even their layers under
-	// another name: every name of them goes, and comes back at the end
-	// (pulled from the registry, tagged as before).
+	// The engine must hold none of the images: every name of them goes,
+	// and comes back at the end (pulled from the registry, tagged as
+	// before).
 	forget := func() {
 		for _, ref := range refs {
 			exec.Command("docker", "rmi", "-f", ref, locals[ref]).Run()
