@@ -15,6 +15,7 @@ import (
 	"github.com/cjob/cjob/internal/engine"
 	"github.com/cjob/cjob/internal/localstate"
 	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/registry"
 	"github.com/cjob/cjob/internal/table"
 	"github.com/cjob/cjob/prodspec"
 )
@@ -42,7 +43,9 @@ into a stack with the same volumes.`,
 		Example: `  cjob dev snapshot save demo-data
   cjob dev down --volumes && cjob dev up --seed demo-data
   cjob dev snapshot load demo-data --force
-  cjob dev snapshot ls`,
+  cjob dev snapshot ls
+  cjob dev snapshot push demo-data registry.example.corp/team/snapshots:demo
+  cjob dev snapshot pull registry.example.corp/team/snapshots:demo`,
 	}
 	var force bool
 	save := &cobra.Command{
@@ -150,7 +153,68 @@ into a stack with the same volumes.`,
 			return nil
 		},
 	}
-	c.AddCommand(save, load, ls, rm)
+	var pullForce bool
+	push := &cobra.Command{
+		Use:   "push NAME REGISTRY/REPO:TAG",
+		Short: "Share snapshot NAME through the team's registry (an OCI artifact, with docker login's credentials)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := loadFile(g)
+			if err != nil {
+				return err
+			}
+			dir, err := snapshotDir(f.Project)
+			if err != nil {
+				return err
+			}
+			config, layers, err := converge.SnapshotArtifact(dir, args[0])
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			dgst, err := registry.New(registry.Options{}).PushArtifact(cmd.Context(), args[1], converge.SnapshotArtifactType, "application/vnd.cjob.snapshot.config.v1+json", config, layers)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "pushed %s to %s (%s) in %s\n", args[0], args[1], dgst, converge.Elapsed(time.Since(start)))
+			return nil
+		},
+	}
+	pull := &cobra.Command{
+		Use:   "pull REGISTRY/REPO:TAG [NAME]",
+		Short: "Fetch a snapshot from the team's registry (as NAME; default: the name it was saved with)",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := loadFile(g)
+			if err != nil {
+				return err
+			}
+			dir, err := snapshotDir(f.Project)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			typ, config, layers, err := registry.New(registry.Options{}).PullArtifact(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if typ != converge.SnapshotArtifactType {
+				return fmt.Errorf("%s is not a cjob snapshot (artifact type %q)", args[0], typ)
+			}
+			name := ""
+			if len(args) == 2 {
+				name = args[1]
+			}
+			m, err := converge.WriteSnapshotArtifact(dir, name, config, layers, pullForce)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "pulled %s as %s (%d volume(s)) in %s: `cjob dev up --seed %s` or `cjob dev snapshot load %s`\n", args[0], m.Name, len(m.Volumes), converge.Elapsed(time.Since(start)), m.Name, m.Name)
+			return nil
+		},
+	}
+	pull.Flags().BoolVar(&pullForce, "force", false, "replace a snapshot of that name here")
+	c.AddCommand(save, load, ls, rm, push, pull)
 	return c
 }
 

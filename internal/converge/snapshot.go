@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cjob/cjob/devenv"
+	"github.com/cjob/cjob/internal/registry"
 	"github.com/cjob/cjob/internal/sandbox"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/prodspec"
@@ -431,4 +432,85 @@ func list(s []string) string {
 		return "none"
 	}
 	return strings.Join(s, ", ")
+}
+
+// Media types of a snapshot kept in a registry as an OCI artifact: the
+// manifest.json is its config, each volume's tar a layer.
+const (
+	SnapshotArtifactType = "application/vnd.cjob.snapshot.v1"
+	snapshotConfigType   = "application/vnd.cjob.snapshot.config.v1+json"
+	snapshotVolumeType   = "application/vnd.cjob.volume.v1.tar"
+)
+
+// SnapshotArtifact is snapshot dir/name as an artifact's config and layers.
+func SnapshotArtifact(dir, name string) ([]byte, []registry.ArtifactLayer, error) {
+	m, err := ReadSnapshot(dir, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	config, err := os.ReadFile(filepath.Join(dir, name, "manifest.json"))
+	if err != nil {
+		return nil, nil, err
+	}
+	var layers []registry.ArtifactLayer
+	for _, v := range m.Volumes {
+		data, err := m.volume(dir, v.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		layers = append(layers, registry.ArtifactLayer{Title: v.Name + ".tar", MediaType: snapshotVolumeType, Data: data})
+	}
+	return config, layers, nil
+}
+
+// WriteSnapshotArtifact stores a pulled artifact as snapshot dir/name (the
+// name it was saved with when name is ""), checking each volume against
+// the manifest; an existing snapshot is replaced only with force.
+func WriteSnapshotArtifact(dir, name string, config []byte, layers []registry.ArtifactLayer, force bool) (*SnapshotManifest, error) {
+	var m SnapshotManifest
+	if err := json.Unmarshal(config, &m); err != nil {
+		return nil, fmt.Errorf("%w: the artifact's manifest: %v", ErrSnapshot, err)
+	}
+	if name == "" {
+		name = m.Name
+	}
+	if err := validSnapshotName(name); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, name)
+	if _, err := os.Stat(path); err == nil && !force {
+		return nil, fmt.Errorf("%w %s exists here: pull it under another name, or --force to replace it", ErrSnapshot, name)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(dir, "."+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	byTitle := map[string][]byte{}
+	for _, l := range layers {
+		byTitle[l.Title] = l.Data
+	}
+	for _, v := range m.Volumes {
+		data, ok := byTitle[v.Name+".tar"]
+		sum := sha256.Sum256(data)
+		if !ok || hex.EncodeToString(sum[:]) != v.SHA256 {
+			return nil, fmt.Errorf("%w: the artifact's volume %s is missing or does not match its checksum", ErrSnapshot, v.Name)
+		}
+		if err := os.WriteFile(filepath.Join(tmp, v.Name+".tar"), data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	m.Name = name
+	b, _ := json.MarshalIndent(m, "", "  ")
+	if err := os.WriteFile(filepath.Join(tmp, "manifest.json"), b, 0o600); err != nil {
+		return nil, err
+	}
+	os.RemoveAll(path)
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }

@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/cjob/cjob/internal/registrytest"
 )
 
 // TestSnapshot: the demo's data (the cache's volume) saved as a snapshot,
@@ -105,9 +109,42 @@ func TestSnapshot(t *testing.T) {
 		}
 	})
 
+	t.Run("through the team's registry", func(t *testing.T) {
+		reg := registrytest.Start(t, registrytest.Options{User: "dev", Password: "snap-pw", InMemory: true})
+		cfg := t.TempDir()
+		as := []string{"env", "DOCKER_CONFIG=" + cfg}
+		ref := reg.Addr + "/team/snapshots:demo"
+		if r := cjobVia(t, as, "dev", "snapshot", "push", "s1", ref, "-f", file); r.code == 0 || !strings.Contains(r.stderr, "docker login") {
+			t.Errorf("push without a login:\n%s", r)
+		}
+		login := exec.Command("docker", "login", "-u", reg.User, "--password-stdin", reg.Addr)
+		login.Env = append(os.Environ(), "DOCKER_CONFIG="+cfg)
+		login.Stdin = strings.NewReader(reg.Password)
+		if out, err := login.CombinedOutput(); err != nil {
+			t.Fatalf("docker login: %v\n%s", err, out)
+		}
+		if r := cjobVia(t, as, "dev", "snapshot", "push", "s1", ref, "-f", file); r.code != 0 || !strings.Contains(r.stdout, "pushed s1 to "+ref) {
+			t.Fatalf("push:\n%s", r)
+		}
+		// Another developer: the snapshot pulled (as team), the stack
+		// started empty, then seeded from it.
+		if r := cjobVia(t, as, "dev", "snapshot", "pull", ref, "team", "-f", file); r.code != 0 || !strings.Contains(r.stdout, "as team") {
+			t.Fatalf("pull:\n%s", r)
+		}
+		mustCjob(t, "dev", "down", "--volumes", "-f", file)
+		r := mustCjob(t, "dev", "up", "-f", file, "--json", "--seed", "team")
+		if got := get(cacheURL(r)); got != "hello snapshot" {
+			t.Errorf("after up --seed from the registry's snapshot the cache holds %q", got)
+		}
+		if r := cjobVia(t, as, "dev", "snapshot", "pull", ref, "team", "-f", file); r.code == 0 || !strings.Contains(r.stderr, "--force") {
+			t.Errorf("pulling over a snapshot without --force:\n%s", r)
+		}
+	})
+
 	if r := mustCjob(t, "dev", "snapshot", "rm", "s1", "-f", file); !strings.Contains(r.stdout, "removed s1") {
 		t.Errorf("rm:\n%s", r)
 	}
+	mustCjob(t, "dev", "snapshot", "rm", "team", "-f", file)
 	if r := mustCjob(t, "dev", "snapshot", "ls", "-f", file); !strings.Contains(r.stdout, "No snapshots") {
 		t.Errorf("ls after rm:\n%s", r)
 	}

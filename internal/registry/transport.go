@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -239,8 +240,29 @@ const userAgent = "cjob (registry client)"
 // authenticating as h demands, and returns the answer if it is a success.
 // The caller closes its body.
 func (c *Client) get(ctx context.Context, h *host, repo, target string, accept ...string) (*http.Response, error) {
+	return c.send(ctx, h, repo, request{method: http.MethodGet, target: target, accept: accept})
+}
+
+// request is one registry API request: send makes it, authenticated.
+type request struct {
+	method, target string
+	accept         []string
+	body           []byte // sent again on a retry
+	contentType    string
+	push           bool // needs push access (bearer scope pull,push)
+	ok             func(code int) bool
+}
+
+// send makes r against h, authenticating as the registry's challenge asks
+// (and once more with a new token or challenge after a 401); a status that
+// r.ok does not accept (2xx by default) is an error.
+func (c *Client) send(ctx context.Context, h *host, repo string, r request) (*http.Response, error) {
 	if err := c.ping(ctx, h); err != nil {
 		return nil, err
+	}
+	target, accept := r.target, r.accept
+	if r.ok == nil {
+		r.ok = func(code int) bool { return code >= 200 && code < 300 }
 	}
 	h.mu.Lock()
 	base := &url.URL{Scheme: h.scheme, Host: h.addr, Path: "/"}
@@ -250,12 +272,22 @@ func (c *Client) get(ctx context.Context, h *host, repo, target string, accept .
 		return nil, err
 	}
 	var scope string // from a 401's challenge, for the retry
+	if r.push {
+		scope = "repository:" + repo + ":pull,push"
+	}
 	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		var body io.Reader
+		if r.body != nil {
+			body = bytes.NewReader(r.body)
+		}
+		req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
 		if err != nil {
 			return nil, err
 		}
 		req.Header.Set("User-Agent", userAgent)
+		if r.contentType != "" {
+			req.Header.Set("Content-Type", r.contentType)
+		}
 		for _, a := range accept {
 			req.Header.Add("Accept", a)
 		}
@@ -268,7 +300,7 @@ func (c *Client) get(ctx context.Context, h *host, repo, target string, accept .
 			return nil, c.transportError(ctx, h, err)
 		}
 		switch {
-		case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		case r.ok(resp.StatusCode):
 			return resp, nil
 		case resp.StatusCode != http.StatusUnauthorized:
 			e := statusError(h, repo, resp)
@@ -291,7 +323,7 @@ func (c *Client) get(ctx context.Context, h *host, repo, target string, accept .
 			c.dropToken(used.tokenKey, used.token)
 		}
 		if attempt == 0 && (changed || used.cached) {
-			if ch != nil {
+			if ch != nil && ch.params["scope"] != "" {
 				scope = ch.params["scope"]
 			}
 			continue
