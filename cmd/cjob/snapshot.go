@@ -20,6 +20,16 @@ import (
 	"github.com/cjob/cjob/prodspec"
 )
 
+// snapshotsOf loads the jobs file and finds its project's snapshots.
+func snapshotsOf(g *global) (*prodspec.File, string, error) {
+	f, err := loadFile(g)
+	if err != nil {
+		return nil, "", err
+	}
+	dir, err := snapshotDir(f.Project)
+	return f, dir, err
+}
+
 // snapshotDir is where the project's dev snapshots live.
 func snapshotDir(project string) (string, error) {
 	st, err := localstate.ForEnv(project, devenv.Env)
@@ -104,11 +114,7 @@ into a stack with the same volumes.`,
 		Short: "List the dev stack's snapshots",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := loadFile(g)
-			if err != nil {
-				return err
-			}
-			dir, err := snapshotDir(f.Project)
+			f, dir, err := snapshotsOf(g)
 			if err != nil {
 				return err
 			}
@@ -138,11 +144,7 @@ into a stack with the same volumes.`,
 		Short: "Delete snapshot NAME",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := loadFile(g)
-			if err != nil {
-				return err
-			}
-			dir, err := snapshotDir(f.Project)
+			_, dir, err := snapshotsOf(g)
 			if err != nil {
 				return err
 			}
@@ -159,11 +161,7 @@ into a stack with the same volumes.`,
 		Short: "Share snapshot NAME through the team's registry (an OCI artifact, with docker login's credentials)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := loadFile(g)
-			if err != nil {
-				return err
-			}
-			dir, err := snapshotDir(f.Project)
+			_, dir, err := snapshotsOf(g)
 			if err != nil {
 				return err
 			}
@@ -185,11 +183,7 @@ into a stack with the same volumes.`,
 		Short: "Fetch a snapshot from the team's registry (as NAME; default: the name it was saved with)",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := loadFile(g)
-			if err != nil {
-				return err
-			}
-			dir, err := snapshotDir(f.Project)
+			_, dir, err := snapshotsOf(g)
 			if err != nil {
 				return err
 			}

@@ -209,15 +209,18 @@ func SaveSnapshot(ctx context.Context, eng Engine, f *prodspec.File, dir, name s
 		m.Volumes = append(m.Volumes, SnapshotVolume{Name: n, Bytes: int64(len(data)), Files: files, SHA256: hex.EncodeToString(sum[:])})
 	}
 	m.Duration = time.Since(start)
+	return m, commit(tmp, path, m)
+}
+
+// commit writes m into tmp, the snapshot's folder being made, and puts it
+// at path in place of any snapshot there.
+func commit(tmp, path string, m *SnapshotManifest) error {
 	b, _ := json.MarshalIndent(m, "", "  ")
 	if err := os.WriteFile(filepath.Join(tmp, "manifest.json"), b, 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	os.RemoveAll(path)
-	if err := os.Rename(tmp, path); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return os.Rename(tmp, path)
 }
 
 func validSnapshotName(name string) error {
@@ -504,13 +507,5 @@ func WriteSnapshotArtifact(dir, name string, config []byte, layers []registry.Ar
 		}
 	}
 	m.Name = name
-	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := os.WriteFile(filepath.Join(tmp, "manifest.json"), b, 0o600); err != nil {
-		return nil, err
-	}
-	os.RemoveAll(path)
-	if err := os.Rename(tmp, path); err != nil {
-		return nil, err
-	}
-	return &m, nil
+	return &m, commit(tmp, path, &m)
 }
