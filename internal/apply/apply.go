@@ -27,7 +27,7 @@ type Engine interface {
 	EnsureVolume(ctx context.Context, name string, labels map[string]string) error
 	RemoveVolume(ctx context.Context, name string) error
 	ImageExists(ctx context.Context, ref string) (bool, error)
-	Pull(ctx context.Context, ref string, progress func(pct int)) error
+	Pull(ctx context.Context, ref string, progress func(engine.Progress)) error
 	Create(ctx context.Context, r stack.CreateRequest) (string, error)
 	Start(ctx context.Context, id string) error
 	Stop(ctx context.Context, id string, timeout time.Duration) error
@@ -201,6 +201,9 @@ func Run(ctx context.Context, p *plan.Plan, engines Engines, opts Options) *Resu
 	sort.Strings(r.res.Skipped)
 	return r.res
 }
+
+// mib is a byte count in MB, for pull progress.
+func mib(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
 
 // ErrNoEngine means an op names an engine the run was not given.
 var ErrNoEngine = errors.New("no such engine")
@@ -477,9 +480,20 @@ func (r *runner) ensureImage(ctx context.Context, o *plan.Op, ref string) error 
 		return p.err
 	}
 	r.working(o, "Pulling "+ref)
-	p.err = eng.Pull(ctx, ref, func(pct int) {
-		r.working(o, fmt.Sprintf("Pulling %s %d%%", ref, pct))
+	start := time.Now()
+	var total int64
+	p.err = eng.Pull(ctx, ref, func(pr engine.Progress) {
+		total = pr.Total
+		r.working(o, fmt.Sprintf("Pulling %s %s / %s (%d%%)", ref, mib(pr.Done), mib(pr.Total), pr.Pct))
 	})
+	if p.err == nil {
+		took := time.Since(start).Round(10 * time.Millisecond)
+		if total > 0 {
+			r.working(o, fmt.Sprintf("Pulled %s (%s in %s)", ref, mib(total), took))
+		} else {
+			r.working(o, fmt.Sprintf("Pulled %s (in %s; its layers were here)", ref, took))
+		}
+	}
 	if p.err != nil && !errors.Is(p.err, engine.ErrAuth) { // an auth error names its fix
 		p.err = fmt.Errorf("%w (is the image built, or the registry reachable? `cjob doctor` checks)", p.err)
 	}

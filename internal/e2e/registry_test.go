@@ -87,8 +87,8 @@ services:
 		t.Errorf("doctor should find the image pullable:\n%s", doc)
 	}
 	r := mustCjob(t, "dev", "up", "-f", file, "--progress", "plain")
-	if !strings.Contains(r.stderr, "Pulling "+ref) {
-		t.Errorf("up should show the pull:\n%s", r)
+	if !strings.Contains(r.stderr, "Pulling "+ref) || !strings.Contains(r.stderr, "Pulled "+ref+" (") {
+		t.Errorf("up should show the pull, its bytes and its time:\n%s", r)
 	}
 	ctx := context.Background()
 	eng, err := engine.Dial(ctx, engine.Options{})

@@ -35,7 +35,7 @@ func (e *Engine) ImageExists(ctx context.Context, ref string) (bool, error) {
 // It sends the credentials `docker login` stored for the image's registry
 // (Options.Auth); a refusal is an *AuthError naming the registry, the image
 // and the `docker login` to run.
-func (e *Engine) Pull(ctx context.Context, ref string, progress func(pct int)) error {
+func (e *Engine) Pull(ctx context.Context, ref string, progress func(Progress)) error {
 	auth, sent := e.registryAuth(ref)
 	r, err := e.c.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: auth})
 	if err != nil {
@@ -45,13 +45,22 @@ func (e *Engine) Pull(ctx context.Context, ref string, progress func(pct int)) e
 	return authFailure("pull", ref, sent, drainProgress(ctx, r.JSONMessages(ctx), "pull "+ref, progress))
 }
 
+// Progress is how far a pull or push is: Pct over all layers (a pull's
+// counting each layer's download and extraction), Done and Total the
+// layers' bytes moved so far and in all (Total grows as layers are
+// announced).
+type Progress struct {
+	Pct         int
+	Done, Total int64
+}
+
 // drainProgress reads a pull or push message stream to its end, reporting
 // the percentage of bytes moved over all layers (each layer counts its
 // transfer and, for pulls, its extraction).
-func drainProgress(ctx context.Context, msgs iter.Seq2[jsonstream.Message, error], what string, progress func(pct int)) error {
-	type layer struct{ cur, total int64 }
+func drainProgress(ctx context.Context, msgs iter.Seq2[jsonstream.Message, error], what string, progress func(Progress)) error {
+	type layer struct{ cur, total, moved, size int64 }
 	layers := map[string]*layer{}
-	last := -1
+	last := Progress{Pct: -1}
 	for m, err := range msgs {
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
@@ -67,22 +76,30 @@ func drainProgress(ctx context.Context, msgs iter.Seq2[jsonstream.Message, error
 			l = &layer{}
 			layers[m.ID] = l
 		}
+		l.size = m.Progress.Total
 		switch {
 		case !strings.HasPrefix(what, "pull"):
 			l.cur, l.total = m.Progress.Current, m.Progress.Total
+			l.moved = m.Progress.Current
 		case strings.HasPrefix(m.Status, "Extracting"):
 			l.cur, l.total = m.Progress.Total+m.Progress.Current, 2*m.Progress.Total
+			l.moved = m.Progress.Total
 		default:
 			l.cur, l.total = m.Progress.Current, 2*m.Progress.Total
+			l.moved = m.Progress.Current
 		}
 		var cur, total int64
+		p := Progress{}
 		for _, l := range layers {
 			cur += l.cur
 			total += l.total
+			p.Done += l.moved
+			p.Total += l.size
 		}
-		if pct := int(cur * 100 / total); pct != last {
-			last = pct
-			progress(pct)
+		p.Pct = int(cur * 100 / total)
+		if p.Pct != last.Pct || p.Done-last.Done >= 1<<20 {
+			last = p
+			progress(p)
 		}
 	}
 	return nil

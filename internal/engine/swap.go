@@ -87,5 +87,9 @@ func (e *Engine) Push(ctx context.Context, ref string, progress func(pct int)) e
 		return authFailure("push", ref, sent, fmt.Errorf("push %s: %w", ref, err))
 	}
 	defer r.Close()
-	return authFailure("push", ref, sent, drainProgress(ctx, r.JSONMessages(ctx), "push "+ref, progress))
+	var pct func(Progress)
+	if progress != nil {
+		pct = func(p Progress) { progress(p.Pct) }
+	}
+	return authFailure("push", ref, sent, drainProgress(ctx, r.JSONMessages(ctx), "push "+ref, pct))
 }

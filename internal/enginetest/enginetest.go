@@ -450,7 +450,7 @@ func (e *Engine) ImageExists(_ context.Context, ref string) (bool, error) {
 }
 
 // Pull makes the image present, unless NoPull says no registry has it.
-func (e *Engine) Pull(_ context.Context, ref string, progress func(int)) error {
+func (e *Engine) Pull(_ context.Context, ref string, progress func(engine.Progress)) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.enter("Pull", ref, true); err != nil {
@@ -462,7 +462,7 @@ func (e *Engine) Pull(_ context.Context, ref string, progress func(int)) error {
 	e.pulled = append(e.pulled, ref)
 	e.images[ref] = true
 	if progress != nil {
-		progress(100)
+		progress(engine.Progress{Pct: 100, Done: 1 << 20, Total: 1 << 20})
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ type Engine interface {
 	RemoveVolume(ctx context.Context, name string) error
 
 	ImageExists(ctx context.Context, ref string) (bool, error)
-	Pull(ctx context.Context, ref string, progress func(pct int)) error
+	Pull(ctx context.Context, ref string, progress func(engine.Progress)) error
 	Push(ctx context.Context, ref string, progress func(pct int)) error
 	ImportFiles(ctx context.Context, ref string, files []engine.File, changes []string) error
 	BuildImage(ctx context.Context, buildContext io.Reader, opts engine.BuildOptions, log io.Writer) error
