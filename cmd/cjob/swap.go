@@ -283,8 +283,12 @@ func swapError(w io.Writer, err error) error {
 
 func printSwap(w io.Writer, job string, r *converge.SwapResult) {
 	if r.Live {
-		fmt.Fprintf(w, "live update of %s (%s, no image built): build %s, copy %s, restart %s, check %s, total %s\n", job, r.Image,
-			converge.Elapsed(r.Build), converge.Elapsed(r.Copy), converge.Elapsed(r.Restart), converge.Elapsed(r.Check), converge.Elapsed(r.Total))
+		early := ""
+		if r.Early {
+			early = " (begun on the first save)"
+		}
+		fmt.Fprintf(w, "live update of %s (%s, no image built): build %s%s, copy %s, restart %s, check %s, total %s\n", job, r.Image,
+			converge.Elapsed(r.Build), early, converge.Elapsed(r.Copy), converge.Elapsed(r.Restart), converge.Elapsed(r.Check), converge.Elapsed(r.Total))
 		return
 	}
 	how := "built"

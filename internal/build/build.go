@@ -54,7 +54,7 @@ type Options struct {
 	Target string
 	// BuildArgs (--build-arg) are a Dockerfile build's ARG values. The go
 	// template takes two: main=PKG, the package to build (default "."),
-	// and ldflags=FLAGS for go build (default "-w": no DWARF).
+	// and ldflags=FLAGS for go build (default "-s -w").
 	BuildArgs map[string]string
 	// Repo is the image repository, e.g. "coding/api"; the tag is
 	// "dev-<hash>".
@@ -457,9 +457,11 @@ func (p *plan) hostBuild(ctx context.Context, log io.Writer, tmp string, tree []
 		// No VCS stamp: .git is not part of the content hash, so the
 		// binary must not depend on it either.
 		out := filepath.Join(tmp, "app")
-		// No DWARF by default: linking is a quarter faster, and the edit
+		// No DWARF nor symbol table by default (stack traces keep their
+		// names): linking is a quarter faster, the binary a quarter smaller
+		// to copy, and the edit
 		// loop waits for it (ldflags=... as a build argument overrides).
-		ldflags := "-w"
+		ldflags := "-s -w"
 		if l, ok := p.opts.BuildArgs["ldflags"]; ok {
 			ldflags = l
 		}

@@ -21,6 +21,9 @@ var ErrNoLiveUpdate = errors.New("no live update")
 // a running container. The value is the artefact's path in the image.
 var liveTemplates = map[string]string{"go": "/app", "java": "/app.jar"}
 
+// LiveTemplate reports whether a template's builds can be live updates.
+func LiveTemplate(template string) bool { _, ok := liveTemplates[template]; return ok }
+
 // rebuildTriggers are files whose change means a new image: they change
 // how the artefact is built or what the image holds besides it.
 var rebuildTriggers = map[string][]string{
@@ -98,6 +101,18 @@ func LiveArtifact(ctx context.Context, opts Options) (*Artifact, error) {
 	}
 	art.Tar = buf.Bytes()
 	return art, nil
+}
+
+// ContentHash is the source folder's content hash as Build and LiveArtifact
+// compute it (the image tag's, Artifact.Hash): equal hashes, equal
+// builds.
+func ContentHash(ctx context.Context, opts Options) (string, error) {
+	p, err := resolve(opts)
+	if err != nil {
+		return "", err
+	}
+	_, sum, err := p.contentHash(ctx)
+	return sum, err
 }
 
 // RebuildReason says why a change to the paths (relative to the source

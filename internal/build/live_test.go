@@ -80,3 +80,28 @@ func TestRebuildReason(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveArtifactJava: a folder holding a built jar (the java template,
+// no Maven needed) gives app.jar for /app.jar.
+func TestLiveArtifactJava(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"service-1.0.jar": "PK\x03\x04 a jar"})
+	art, err := LiveArtifact(t.Context(), Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if art.Template != "java" || art.Path != "/app.jar" {
+		t.Fatalf("artifact %+v", art)
+	}
+	tr := tar.NewReader(bytes.NewReader(art.Tar))
+	h, err := tr.Next()
+	if err != nil || h.Name != "app.jar" {
+		t.Fatalf("first entry %+v, %v", h, err)
+	}
+	if b, _ := io.ReadAll(tr); string(b) != "PK\x03\x04 a jar" {
+		t.Errorf("app.jar holds %q", b)
+	}
+	if got := RebuildReason("java", []string{"src/Main.java"}, nil); got != "" {
+		t.Errorf("a source change needs a rebuild: %q", got)
+	}
+}

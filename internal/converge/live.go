@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"time"
 
@@ -21,10 +22,14 @@ import (
 // nothing. It fails with build.ErrNoLiveUpdate when the job is not swapped
 // from this folder with a template that has an artefact: swap it then.
 func LiveUpdate(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error) {
-	return recorded(opts, func(opts SwapOptions) (*SwapResult, error) { return liveUpdate(ctx, eng, opts) })
+	return recorded(opts, func(opts SwapOptions) (*SwapResult, error) { return liveUpdate(ctx, eng, opts, nil, nil) })
 }
 
-func liveUpdate(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult, error) {
+// liveUpdate is LiveUpdate with the artefact built already (art, its build
+// time counted from when it began), or built here when art is nil. running
+// is what each container (by ID) runs, as the previous round left it: its
+// artefact need not be read out to be put back on failure.
+func liveUpdate(ctx context.Context, eng Engine, opts SwapOptions, art *prebuilt, running map[string][]byte) (*SwapResult, error) {
 	start := time.Now()
 	status, targets, bo, err := begin(ctx, eng, opts)
 	if err != nil {
@@ -39,12 +44,18 @@ func liveUpdate(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult,
 			return nil, fmt.Errorf("%w: %s does not run a template build of %s", build.ErrNoLiveUpdate, t.unit.Key, dir)
 		}
 	}
-	status("building " + bo.Dir)
-	art, err := build.LiveArtifact(ctx, bo)
-	if err != nil {
-		return nil, err
+	early := art != nil
+	if art != nil {
+		start = art.began
+	} else {
+		status("building " + bo.Dir)
+		a, err := build.LiveArtifact(ctx, bo)
+		if err != nil {
+			return nil, err
+		}
+		art = &prebuilt{Artifact: a}
 	}
-	res := &SwapResult{Live: true, Template: art.Template, Image: targets[0].current.Labels[stack.LabelSwappedImage], Build: time.Since(start)}
+	res := &SwapResult{Live: true, Early: early, Template: art.Template, Image: targets[0].current.Labels[stack.LabelSwappedImage], Build: time.Since(start)}
 	for _, t := range targets {
 		if tmpl := t.current.Labels[stack.LabelSwappedTemplate]; tmpl != art.Template {
 			return nil, fmt.Errorf("%w: %s runs a %s template build; the folder now builds with %s", build.ErrNoLiveUpdate, t.unit.Key, tmpl, art.Template)
@@ -54,9 +65,13 @@ func liveUpdate(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult,
 	for _, t := range targets {
 		res.Tasks = append(res.Tasks, t.unit.Key)
 		status("updating " + t.unit.Key)
-		if err := (swapper{eng, opts.Probe}).live(ctx, t, art, res); err != nil {
+		if err := (swapper{eng, opts.Probe}).live(ctx, t, art.Artifact, running[t.current.ID], res); err != nil {
 			return res, err
 		}
+		if res.ran == nil {
+			res.ran = map[string][]byte{}
+		}
+		res.ran[t.current.ID] = art.Tar
 	}
 	res.Swap = time.Since(swapStart)
 	res.Total = time.Since(start)
@@ -65,18 +80,20 @@ func liveUpdate(ctx context.Context, eng Engine, opts SwapOptions) (*SwapResult,
 
 // live puts art into t's running container and restarts it; if it does
 // not become ready, the artefact it ran is put back.
-func (sw swapper) live(ctx context.Context, t swapTarget, art *build.Artifact, res *SwapResult) error {
+func (sw swapper) live(ctx context.Context, t swapTarget, art *build.Artifact, prev []byte, res *SwapResult) error {
 	eng, id := sw.eng, t.current.ID
-	prev, err := eng.CopyFrom(ctx, id, art.Path)
-	if err != nil {
-		return fmt.Errorf("%w: keeping the running %s to put back on failure: %v", build.ErrNoLiveUpdate, art.Path, err)
+	if prev == nil {
+		var err error
+		if prev, err = eng.CopyFrom(ctx, id, art.Path); err != nil {
+			return fmt.Errorf("%w: keeping the running %s to put back on failure: %v", build.ErrNoLiveUpdate, art.Path, err)
+		}
 	}
 	timeout := t.unit.Spec.StopTimeout
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
 	step := time.Now()
-	err = eng.CopyTo(ctx, id, "/", bytes.NewReader(art.Tar))
+	err := eng.CopyTo(ctx, id, "/", bytes.NewReader(art.Tar))
 	res.Copy += time.Since(step)
 	if err != nil {
 		return err
@@ -106,4 +123,55 @@ func (sw swapper) live(ctx context.Context, t swapTarget, art *build.Artifact, r
 		return fmt.Errorf("%w; and it is not ready again on the previous %s: %v (run `cjob dev swap` again)", rb, art.Path, rerr)
 	}
 	return rb
+}
+
+// prebuilt is an artefact built ahead of its round (see speculation).
+type prebuilt struct {
+	*build.Artifact
+	began time.Time
+}
+
+// speculation is a live build started on the first change of a burst,
+// before the debounce ends: if the folder's content hash when the burst's
+// batch arrives is the one the build started from, the round uses it and
+// the debounce costs nothing; else it is thrown away.
+type speculation struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	bo     build.Options
+	art    *prebuilt
+	err    error
+}
+
+func speculate(ctx context.Context, eng Engine, opts SwapOptions) *speculation {
+	sctx, cancel := context.WithCancel(ctx)
+	sp := &speculation{cancel: cancel, done: make(chan struct{})}
+	began := time.Now()
+	bo := buildOptions(sctx, eng, opts)
+	bo.Log = io.Discard // a speculative build's output is not the round's
+	sp.bo = bo
+	go func() {
+		defer close(sp.done)
+		a, err := build.LiveArtifact(sctx, bo)
+		if err == nil {
+			sp.art = &prebuilt{Artifact: a, began: began}
+		}
+		sp.err = err
+	}()
+	return sp
+}
+
+// use waits for the speculative build and returns it when the folder still
+// hashes as it did when the build began; nil otherwise.
+func (sp *speculation) use(ctx context.Context) *prebuilt {
+	<-sp.done
+	sp.cancel()
+	if sp.err != nil || sp.art == nil {
+		return nil
+	}
+	now, err := build.ContentHash(ctx, sp.bo)
+	if err != nil || now != sp.art.Hash {
+		return nil
+	}
+	return sp.art
 }

@@ -39,6 +39,7 @@ type SwapOptions struct {
 type SwapResult struct {
 	Image     string
 	Live      bool   // a live update: the artefact went into the running container; Image is unchanged
+	Early     bool   // live update: the build began on the burst's first save, before the debounce ended
 	Reason    string // why an image was built when a live update was asked for
 	Reused    bool   // the image was already built from this source
 	Template  string // template used, or "" for a Dockerfile
@@ -50,6 +51,7 @@ type SwapResult struct {
 	Restart   time.Duration // live update: restarting them
 	Check     time.Duration // live update: until they are ready
 	Total     time.Duration
+	ran       map[string][]byte // live update: container ID -> the artefact tar it now runs
 }
 
 // RollbackError is a swap whose new container failed: the previous

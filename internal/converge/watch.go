@@ -70,6 +70,13 @@ func Watch(ctx context.Context, eng Engine, opts WatchOptions, round func(Round)
 	if sr != nil {
 		template = sr.Template
 	}
+	var spec *speculation
+	running := map[string][]byte{} // container ID -> the artefact a live update put in
+	defer func() {
+		if spec != nil {
+			spec.cancel()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -77,6 +84,10 @@ func Watch(ctx context.Context, eng Engine, opts WatchOptions, round func(Round)
 		case err, ok := <-w.Errors():
 			if ok {
 				round(Round{N: n, Err: fmt.Errorf("watch: %w", err)})
+			}
+		case <-w.Stirring():
+			if opts.Live && spec == nil && build.LiveTemplate(template) && len(opts.Sync) == 0 {
+				spec = speculate(ctx, eng, opts.Swap)
 			}
 		case b, ok := <-w.Batches():
 			if !ok {
@@ -90,10 +101,18 @@ func Watch(ctx context.Context, eng Engine, opts WatchOptions, round func(Round)
 				r.Err = Sync(ctx, eng, SyncOptions{Swap: opts.Swap, Rules: opts.Sync, Batch: b, Restart: opts.RestartOnSync})
 				r.Sync = time.Since(start)
 			} else {
-				r.Swap, r.Err = rebuild(ctx, eng, opts, template, b)
+				r.Swap, r.Err = rebuild(ctx, eng, opts, template, b, spec, running)
 				if r.Swap != nil && !r.Swap.Live {
 					template = r.Swap.Template
 				}
+				running = map[string][]byte{} // unknown: read out next time
+				if r.Err == nil && r.Swap != nil && r.Swap.Live {
+					running = r.Swap.ran
+				}
+			}
+			if spec != nil {
+				spec.cancel()
+				spec = nil
 			}
 			if ctx.Err() != nil {
 				return nil
@@ -105,13 +124,17 @@ func Watch(ctx context.Context, eng Engine, opts WatchOptions, round func(Round)
 
 // rebuild reacts to a batch of saves with a live update when it can, and
 // else with an image build and swap, saying why.
-func rebuild(ctx context.Context, eng Engine, opts WatchOptions, template string, b watch.Batch) (*SwapResult, error) {
+func rebuild(ctx context.Context, eng Engine, opts WatchOptions, template string, b watch.Batch, spec *speculation, running map[string][]byte) (*SwapResult, error) {
 	if !opts.Live {
 		return Swap(ctx, eng, opts.Swap)
 	}
 	reason := build.RebuildReason(template, append(append([]string{}, b.Changed...), b.Removed...), opts.RebuildOn)
 	if reason == "" {
-		res, err := LiveUpdate(ctx, eng, opts.Swap)
+		var art *prebuilt
+		if spec != nil {
+			art = spec.use(ctx)
+		}
+		res, err := recorded(opts.Swap, func(o SwapOptions) (*SwapResult, error) { return liveUpdate(ctx, eng, o, art, running) })
 		if !errors.Is(err, build.ErrNoLiveUpdate) {
 			return res, err
 		}

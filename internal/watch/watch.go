@@ -74,6 +74,7 @@ type Watcher struct {
 	fsw    *fsnotify.Watcher
 
 	batches chan Batch
+	stir    chan struct{} // a change was seen; see Stirring
 	errs    chan error
 	tick    chan struct{} // coalescer timer wake-ups
 	done    chan struct{} // closed by Close
@@ -127,6 +128,7 @@ func New(opts Options) (*Watcher, error) {
 		ignore:  opts.Ignore,
 		fsw:     fsw,
 		batches: make(chan Batch),
+		stir:    make(chan struct{}, 1),
 		errs:    make(chan error),
 		tick:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -159,6 +161,19 @@ func (w *Watcher) Batches() <-chan Batch { return w.batches }
 // that could not be watched or an event-queue overflow (after which changes
 // may have been missed). The channel is closed by Close.
 func (w *Watcher) Errors() <-chan error { return w.errs }
+
+// Stirring receives a value when a change is seen that a batch will carry
+// (the batch itself comes after the debounce): for work that may start
+// early, at its own risk, such as a build whose inputs it then checks.
+// Values do not queue up: one waits at most.
+func (w *Watcher) Stirring() <-chan struct{} { return w.stir }
+
+func (w *Watcher) stirred() {
+	select {
+	case w.stir <- struct{}{}:
+	default:
+	}
+}
 
 // Close stops watching, waits for the watcher's goroutines to finish and
 // closes Batches and Errors. Undelivered changes are discarded. Close may be
@@ -277,6 +292,7 @@ func (w *Watcher) created(rel, abs string) {
 	// removal cancels it out.
 	w.known[rel] = isDir
 	w.co.add(rel, opCreate)
+	w.stirred()
 	if !isDir {
 		return
 	}
@@ -308,6 +324,7 @@ func (w *Watcher) written(rel, abs string) {
 	}
 	w.known[rel] = isDir
 	w.co.add(rel, opWrite)
+	w.stirred()
 }
 
 // removed handles a path that was removed or renamed away. If it was a
@@ -320,6 +337,7 @@ func (w *Watcher) removed(rel string) {
 	}
 	delete(w.known, rel)
 	w.co.add(rel, opRemove)
+	w.stirred()
 	if !isDir {
 		return
 	}

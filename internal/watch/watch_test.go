@@ -468,3 +468,30 @@ func TestNoWarningOnALocalFolder(t *testing.T) {
 		t.Errorf("warning on a local folder: %q", w.Warning())
 	}
 }
+
+// TestStirringComesFirst: a change is announced on Stirring before its
+// batch (which waits for the debounce); an ignored path announces nothing.
+func TestStirringComesFirst(t *testing.T) {
+	root := t.TempDir()
+	w := startWatcher(t, root, ignoreStub{})
+
+	write(t, filepath.Join(root, "skip.log"), "x")
+	select {
+	case <-w.Stirring():
+		t.Fatal("an ignored path stirred the watcher")
+	case <-time.After(4 * testDebounce):
+	}
+	write(t, filepath.Join(root, "a.txt"), "1")
+	start := time.Now()
+	select {
+	case <-w.Stirring():
+	case b := <-w.Batches():
+		t.Fatalf("the batch %+v came before Stirring", b)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no Stirring")
+	}
+	expectBatch(t, w, Batch{Changed: []string{"a.txt"}})
+	if d := time.Since(start); d < testDebounce/2 {
+		t.Errorf("the batch came %s after Stirring; the debounce is %s", d, testDebounce)
+	}
+}
