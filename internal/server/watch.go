@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -123,12 +124,37 @@ func (s *Server) poll(ctx context.Context, memory bool) *production.Snapshot {
 	snap := production.Poll(ctx, s.fleet, h.desire, production.PollOptions{Timeout: s.o.PollTimeout, Probe: s.o.Probe,
 		Memory: memory, Previous: s.snapshot()})
 	maskNodes(snap.Nodes) // an engine's error names its endpoint, password and all
+	kept := lean(snap)
 	s.mu.Lock()
 	if s.snap == nil || !snap.At.Before(s.snap.At) {
-		s.snap = snap
+		s.snap = kept
 	}
 	s.mu.Unlock()
 	return snap
+}
+
+// lean is the snapshot the server keeps between polls: its containers
+// without the spec each records (cjob.spec, which with production names in
+// /etc/hosts is tens of KB a container). Reads need the labels that say
+// what runs, not the spec; what compares specs (diff, rollbacks) looks
+// again.
+func lean(snap *production.Snapshot) *production.Snapshot {
+	if snap.Observed == nil {
+		return snap
+	}
+	out := *snap
+	obs := *snap.Observed
+	obs.Containers = make([]*stack.Container, len(snap.Observed.Containers))
+	for i, c := range snap.Observed.Containers {
+		cc := *c
+		if _, ok := c.Labels[stack.LabelSpec]; ok {
+			cc.Labels = maps.Clone(c.Labels)
+			delete(cc.Labels, stack.LabelSpec)
+		}
+		obs.Containers[i] = &cc
+	}
+	out.Observed = &obs
+	return &out
 }
 
 func (s *Server) kickPoll() {
