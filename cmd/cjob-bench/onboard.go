@@ -27,8 +27,7 @@ import (
 // probe services give the same health gating). Both end when every job is
 // healthy.
 func onboard(jobsPath string, rounds int, cjobBin string) error {
-	v1, v2 := findCompose()
-	_ = v1
+	_, v2 := findCompose()
 	if v2 == nil {
 		return fmt.Errorf("-onboard needs a v2+ Compose (for up --wait): set COMPOSE=/path/to/docker-compose or run scripts/compose-v5.sh")
 	}

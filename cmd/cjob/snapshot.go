@@ -20,6 +20,17 @@ import (
 	"github.com/cjob/cjob/prodspec"
 )
 
+// withSnapshots is withEngine with the project's snapshot folder.
+func withSnapshots(cmd *cobra.Command, g *global, args []string, fn func(f *prodspec.File, jobs []string, eng *engine.Engine, dir string) error) error {
+	return withEngine(cmd, g, args, func(f *prodspec.File, jobs []string, eng *engine.Engine) error {
+		dir, err := snapshotDir(f.Project)
+		if err != nil {
+			return err
+		}
+		return fn(f, jobs, eng, dir)
+	})
+}
+
 // snapshotsOf loads the jobs file and finds its project's snapshots.
 func snapshotsOf(g *global) (*prodspec.File, string, error) {
 	f, err := loadFile(g)
@@ -63,20 +74,12 @@ into a stack with the same volumes.`,
 		Short: "Save the dev stack's volumes as snapshot NAME",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withEngine(cmd, g, nil, func(f *prodspec.File, _ []string, eng *engine.Engine) error {
-				dir, err := snapshotDir(f.Project)
-				if err != nil {
-					return err
-				}
+			return withSnapshots(cmd, g, nil, func(f *prodspec.File, _ []string, eng *engine.Engine, dir string) error {
 				m, err := converge.SaveSnapshot(cmd.Context(), eng, f, dir, args[0], force, func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) })
 				if err != nil {
 					return err
 				}
-				var bytes int64
-				for _, v := range m.Volumes {
-					bytes += v.Bytes
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "saved %s: %d volume(s), %s, in %s (%s stopped meanwhile)\n", m.Name, len(m.Volumes), humanSize(bytes),
+				fmt.Fprintf(cmd.OutOrStdout(), "saved %s: %d volume(s), %s, in %s (%s stopped meanwhile)\n", m.Name, len(m.Volumes), humanSize(m.Bytes()),
 					converge.Elapsed(m.Duration), orNone(m.Stopped))
 				return nil
 			})
@@ -90,11 +93,7 @@ into a stack with the same volumes.`,
 		Short: "Put snapshot NAME back into the dev stack's volumes (the jobs using them are recreated)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withEngine(cmd, g, nil, func(f *prodspec.File, _ []string, eng *engine.Engine) error {
-				dir, err := snapshotDir(f.Project)
-				if err != nil {
-					return err
-				}
+			return withSnapshots(cmd, g, nil, func(f *prodspec.File, _ []string, eng *engine.Engine, dir string) error {
 				start := time.Now()
 				rep := progress.New(cmd.ErrOrStderr(), mode)
 				vols, err := converge.LoadSnapshot(cmd.Context(), eng, f, dir, args[0], loadForce, nil, converge.UpOptions{Reporter: rep})
@@ -128,13 +127,11 @@ into a stack with the same volumes.`,
 			}
 			t := table.New("name", "created", "volumes", "size", "jobs file")
 			for _, m := range ms {
-				var bytes int64
 				var names []string
 				for _, v := range m.Volumes {
-					bytes += v.Bytes
 					names = append(names, v.Name)
 				}
-				t.Row(m.Name, m.Created.Local().Format("2006-01-02 15:04"), strings.Join(names, ", "), humanSize(bytes), m.File)
+				t.Row(m.Name, m.Created.Local().Format("2006-01-02 15:04"), strings.Join(names, ", "), humanSize(m.Bytes()), m.File)
 			}
 			return t.Render(cmd.OutOrStdout())
 		},
@@ -229,11 +226,7 @@ func newDevReset(g *global) *cobra.Command {
   cjob dev reset infra.cache --from demo-data --force`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withEngine(cmd, g, args, func(f *prodspec.File, jobs []string, eng *engine.Engine) error {
-				dir, err := snapshotDir(f.Project)
-				if err != nil {
-					return err
-				}
+			return withSnapshots(cmd, g, args, func(f *prodspec.File, jobs []string, eng *engine.Engine, dir string) error {
 				name := from
 				if name == "" {
 					b, err := os.ReadFile(seedFile(dir))

@@ -39,7 +39,7 @@ type Engine interface {
 	Rename(ctx context.Context, id, name string) error
 	Restart(ctx context.Context, id string, timeout time.Duration) error
 	CopyTo(ctx context.Context, id, dir string, tarStream io.Reader) error
-	CopyFrom(ctx context.Context, id, path string) ([]byte, error)
+	CopyFrom(ctx context.Context, id, path string) (io.ReadCloser, error)
 	Logs(ctx context.Context, id, tail string, follow, timestamps bool, w io.Writer) error
 	RemoveDevImages(ctx context.Context, project, repo, keep string) ([]string, error)
 }

@@ -84,7 +84,7 @@ func (sw swapper) live(ctx context.Context, t swapTarget, art *build.Artifact, p
 	eng, id := sw.eng, t.current.ID
 	if prev == nil {
 		var err error
-		if prev, err = eng.CopyFrom(ctx, id, art.Path); err != nil {
+		if prev, err = readAll(eng.CopyFrom(ctx, id, art.Path)); err != nil {
 			return fmt.Errorf("%w: keeping the running %s to put back on failure: %v", build.ErrNoLiveUpdate, art.Path, err)
 		}
 	}
@@ -174,4 +174,13 @@ func (sp *speculation) use(ctx context.Context) *prebuilt {
 		return nil
 	}
 	return sp.art
+}
+
+// readAll reads a stream CopyFrom opened to its end and closes it.
+func readAll(r io.ReadCloser, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
 }

@@ -2,7 +2,6 @@ package converge
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -48,6 +47,15 @@ type SnapshotVolume struct {
 	SHA256 string `json:"sha256"` // of the tar
 }
 
+// Bytes is the size of the snapshot's volume files.
+func (m *SnapshotManifest) Bytes() int64 {
+	var n int64
+	for _, v := range m.Volumes {
+		n += v.Bytes
+	}
+	return n
+}
+
 // ErrSnapshot is wrapped by every refusal to load a snapshot.
 var ErrSnapshot = errors.New("snapshot")
 
@@ -89,47 +97,62 @@ func helper(ctx context.Context, eng Engine, volume string) (string, func(), err
 	return id, func() { eng.Remove(context.WithoutCancel(ctx), id) }, nil
 }
 
-// readVolume is the volume's content as a tar (entries under v/) and its
-// number of regular files.
-func readVolume(ctx context.Context, eng Engine, volume string) ([]byte, int, error) {
+// readVolume streams the volume's content as a tar (entries under v/) into
+// w and counts its regular files.
+func readVolume(ctx context.Context, eng Engine, volume string, w io.Writer) (int, error) {
 	id, done, err := helper(ctx, eng, volume)
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 	defer done()
-	b, err := eng.CopyFrom(ctx, id, "/v")
+	r, err := eng.CopyFrom(ctx, id, "/v")
 	if err != nil {
-		return nil, 0, fmt.Errorf("volume %s: %w", volume, err)
+		return 0, fmt.Errorf("volume %s: %w", volume, err)
 	}
+	defer r.Close()
+	tee := io.TeeReader(r, w)
 	files := 0
-	tr := tar.NewReader(bytes.NewReader(b))
+	tr := tar.NewReader(tee)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, 0, fmt.Errorf("volume %s: %w", volume, err)
+			return 0, fmt.Errorf("volume %s: %w", volume, err)
 		}
 		if h.Typeflag == tar.TypeReg {
 			files++
 		}
 	}
-	return b, files, nil
+	if _, err := io.Copy(io.Discard, tee); err != nil { // the archive's padding
+		return 0, fmt.Errorf("volume %s: %w", volume, err)
+	}
+	return files, nil
 }
 
-// writeVolume fills the (empty) volume from a tar readVolume made.
-func writeVolume(ctx context.Context, eng Engine, volume string, data []byte) error {
+// writeVolume fills the (empty) volume from the tar file readVolume made.
+func writeVolume(ctx context.Context, eng Engine, volume, tarFile string) error {
+	f, err := os.Open(tarFile)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	id, done, err := helper(ctx, eng, volume)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := eng.CopyTo(ctx, id, "/", bytes.NewReader(data)); err != nil {
+	if err := eng.CopyTo(ctx, id, "/", f); err != nil {
 		return fmt.Errorf("volume %s: %w", volume, err)
 	}
 	return nil
 }
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 // SaveSnapshot saves the dev stack's volumes into dir/name: the running
 // tasks that mount them are stopped while their volumes are read (a
@@ -198,15 +221,19 @@ func SaveSnapshot(ctx context.Context, eng Engine, f *prodspec.File, dir, name s
 	defer os.RemoveAll(tmp)
 	for _, n := range have {
 		status("saving volume " + n)
-		data, files, err := readVolume(ctx, eng, n)
+		out, err := os.OpenFile(filepath.Join(tmp, n+".tar"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 		if err != nil {
 			return nil, err
 		}
-		sum := sha256.Sum256(data)
-		if err := os.WriteFile(filepath.Join(tmp, n+".tar"), data, 0o600); err != nil {
+		h, size := sha256.New(), &countingWriter{}
+		files, err := readVolume(ctx, eng, n, io.MultiWriter(out, h, size))
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			return nil, err
 		}
-		m.Volumes = append(m.Volumes, SnapshotVolume{Name: n, Bytes: int64(len(data)), Files: files, SHA256: hex.EncodeToString(sum[:])})
+		m.Volumes = append(m.Volumes, SnapshotVolume{Name: n, Bytes: size.n, Files: files, SHA256: hex.EncodeToString(h.Sum(nil))})
 	}
 	m.Duration = time.Since(start)
 	return m, commit(tmp, path, m)
@@ -288,20 +315,25 @@ func RemoveSnapshot(dir, name string) error {
 	return os.RemoveAll(filepath.Join(dir, name))
 }
 
-func (m *SnapshotManifest) volume(dir, name string) ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(dir, m.Name, name+".tar"))
+// volume is the file of the snapshot's volume name, checked against the
+// manifest's checksum (read through once, not held in memory).
+func (m *SnapshotManifest) volume(dir, name string) (string, error) {
+	path := filepath.Join(dir, m.Name, name+".tar")
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
 	}
 	for _, v := range m.Volumes {
-		if v.Name == name {
-			sum := sha256.Sum256(b)
-			if hex.EncodeToString(sum[:]) != v.SHA256 {
-				return nil, fmt.Errorf("%w %s: %s.tar is damaged (its checksum differs from the manifest's)", ErrSnapshot, m.Name, name)
-			}
+		if v.Name == name && hex.EncodeToString(h.Sum(nil)) != v.SHA256 {
+			return "", fmt.Errorf("%w %s: %s.tar is damaged (its checksum differs from the manifest's)", ErrSnapshot, m.Name, name)
 		}
 	}
-	return b, nil
+	return path, nil
 }
 
 // SeedVolumes fills the stack's volumes that do not exist yet from
@@ -317,14 +349,14 @@ func SeedVolumes(ctx context.Context, eng Engine, prep *Prepared, dir, name stri
 		if prep.Observed.Volumes[v.Name] || !slices.ContainsFunc(prep.Rewrite.Stack.Volumes, func(sv stack.Volume) bool { return sv.Name == v.Name }) {
 			continue
 		}
-		data, err := m.volume(dir, v.Name)
+		file, err := m.volume(dir, v.Name)
 		if err != nil {
 			return nil, err
 		}
 		if err := eng.EnsureVolume(ctx, v.Name, map[string]string{stack.LabelProject: prep.File.Project, stack.LabelEnv: devenv.Env.String()}); err != nil {
 			return nil, err
 		}
-		if err := writeVolume(ctx, eng, v.Name, data); err != nil {
+		if err := writeVolume(ctx, eng, v.Name, file); err != nil {
 			return nil, err
 		}
 		seeded = append(seeded, v.Name)
@@ -379,7 +411,7 @@ func LoadSnapshot(ctx context.Context, eng Engine, f *prodspec.File, dir, name s
 			if !prep.Observed.Volumes[n] {
 				continue
 			}
-			_, files, err := readVolume(ctx, eng, n)
+			files, err := readVolume(ctx, eng, n, io.Discard)
 			if err != nil {
 				return nil, err
 			}
@@ -457,7 +489,11 @@ func SnapshotArtifact(dir, name string) ([]byte, []registry.ArtifactLayer, error
 	}
 	var layers []registry.ArtifactLayer
 	for _, v := range m.Volumes {
-		data, err := m.volume(dir, v.Name)
+		file, err := m.volume(dir, v.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		data, err := os.ReadFile(file) // the registry client sends a blob whole
 		if err != nil {
 			return nil, nil, err
 		}

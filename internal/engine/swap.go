@@ -36,18 +36,13 @@ func (e *Engine) CopyTo(ctx context.Context, id, dir string, tarStream io.Reader
 }
 
 // CopyFrom reads path from the container's filesystem as a tar stream (the
-// archive API: no tool is needed inside the image).
-func (e *Engine) CopyFrom(ctx context.Context, id, path string) ([]byte, error) {
+// archive API: no tool is needed inside the image); the caller closes it.
+func (e *Engine) CopyFrom(ctx context.Context, id, path string) (io.ReadCloser, error) {
 	r, err := e.c.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: path})
 	if err != nil {
 		return nil, fmt.Errorf("copy %s out of %s: %w", path, short(id), err)
 	}
-	defer r.Content.Close()
-	b, err := io.ReadAll(r.Content)
-	if err != nil {
-		return nil, fmt.Errorf("copy %s out of %s: %w", path, short(id), err)
-	}
-	return b, nil
+	return r.Content, nil
 }
 
 // RemoveDevImages removes the images `cjob dev swap` built under the

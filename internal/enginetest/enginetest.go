@@ -806,7 +806,7 @@ func (e *Engine) CopyTo(_ context.Context, id, dir string, tarStream io.Reader) 
 
 // CopyFrom returns path from the container as a tar stream: a file copied
 // in, or else one standing for the image's file ("<image>:<path>").
-func (e *Engine) CopyFrom(_ context.Context, id, path string) ([]byte, error) {
+func (e *Engine) CopyFrom(_ context.Context, id, path string) (io.ReadCloser, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := e.find(id)
@@ -827,7 +827,7 @@ func (e *Engine) CopyFrom(_ context.Context, id, path string) ([]byte, error) {
 	}
 	tw.Write(data)
 	tw.Close()
-	return buf.Bytes(), nil
+	return io.NopCloser(&buf), nil
 }
 
 // Logs writes the container's log lines (the last tail of them; "all" or

@@ -58,7 +58,7 @@ type Engine interface {
 	MemoryUsage(ctx context.Context, id string) (int64, error)
 	Exec(ctx context.Context, id string, cmd []string) (int, string, error)
 	CopyTo(ctx context.Context, id, dir string, tarStream io.Reader) error
-	CopyFrom(ctx context.Context, id, path string) ([]byte, error)
+	CopyFrom(ctx context.Context, id, path string) (io.ReadCloser, error)
 	Logs(ctx context.Context, id, tail string, follow, timestamps bool, w io.Writer) error
 	LogTail(ctx context.Context, id string, n int) string
 }
