@@ -359,7 +359,7 @@ func (d *decoder) tasks(n *yaml.Node, path string, js *jobSource) {
 
 // Keys of environments and job patches.
 var (
-	environmentKeys = []string{"exclude", "jobs", "pool", "pin", "extra_hosts"}
+	environmentKeys = []string{"exclude", "jobs", "pool", "pin", "extra_hosts", "orchestrator"}
 	patchKeys       = []string{"image", "command", "env", "memory"}
 )
 
@@ -404,6 +404,19 @@ func (d *decoder) environments(n *yaml.Node, src *sources) map[string]*Environme
 		if e, ok := fs["extra_hosts"]; ok {
 			if b, ok := d.boolean(e.v, join(path, "extra_hosts")); ok {
 				env.ExtraHosts = &b
+			}
+		}
+		if e, ok := fs["orchestrator"]; ok {
+			op := join(path, "orchestrator")
+			if o, ok := d.str(e.v, op); ok {
+				switch {
+				case o != OrchestratorCjob && o != OrchestratorSwarm:
+					d.errorAt(pos(e.v), op, "unknown orchestrator %q: use %s (cjob places and runs the containers itself, the default) or %s (Docker Swarm does, on the environment's nodes)", o, OrchestratorCjob, OrchestratorSwarm)
+				case o == OrchestratorSwarm && env.Name != "staging" && env.Name != "production":
+					d.errorAt(pos(e.v), op, "orchestrator %s is for the staging and production environments; %s runs on cjob's own", o, env.Name)
+				default:
+					env.Orchestrator = o
+				}
 			}
 		}
 		if e, ok := fs["jobs"]; ok {

@@ -165,7 +165,7 @@ func (w *yamlWriter) job(indent int, j *Job) {
 }
 
 func (w *yamlWriter) environment(indent int, e *Environment) {
-	if len(e.Exclude) == 0 && len(e.Jobs) == 0 && len(e.Pool) == 0 && len(e.Pin) == 0 && e.ExtraHosts == nil {
+	if len(e.Exclude) == 0 && len(e.Jobs) == 0 && len(e.Pool) == 0 && len(e.Pin) == 0 && e.ExtraHosts == nil && e.Orchestrator == "" {
 		w.kv(indent, e.Name, "{}")
 		return
 	}
@@ -208,6 +208,9 @@ func (w *yamlWriter) environment(indent int, e *Environment) {
 	}
 	if e.ExtraHosts != nil {
 		w.kv(indent, "extra_hosts", strconv.FormatBool(*e.ExtraHosts))
+	}
+	if e.Orchestrator != "" {
+		w.kv(indent, "orchestrator", e.Orchestrator)
 	}
 }
 

@@ -133,7 +133,26 @@ type Environment struct {
 	// out of every container's /etc/hosts, where real DNS serves them; nil
 	// or true writes them (hosts without DNS, such as a test pool).
 	ExtraHosts *bool
-	Pos        Pos
+	// Orchestrator (staging, production): who places and runs the
+	// containers: "" or OrchestratorCjob, cjob itself on each host's
+	// engine; OrchestratorSwarm, Docker Swarm on the environment's nodes.
+	Orchestrator string
+	Pos          Pos
+}
+
+// Orchestrators an environment can name.
+const (
+	OrchestratorCjob  = "cjob"
+	OrchestratorSwarm = "swarm"
+)
+
+// Orchestrator is the orchestrator environment env runs on: OrchestratorCjob
+// unless the file names another.
+func (f *File) Orchestrator(env string) string {
+	if e := f.Environments[env]; e != nil && e.Orchestrator != "" {
+		return e.Orchestrator
+	}
+	return OrchestratorCjob
 }
 
 // JobPatch changes a job in one environment. Nil fields leave the job as is;

@@ -56,9 +56,15 @@ func withPool(cmd *cobra.Command, g *global, fn func(f *prodspec.File, pool *con
 
 // stagingPrepared is a command that prepares the staging stack (place,
 // rewrite, observe, plan) and then prints or applies it.
-func stagingPrepared(g *global, popts func() plan.Options, fn func(cmd *cobra.Command, pool *converge.Pool, prep *converge.StagingPrepared) error) func(*cobra.Command, []string) error {
+//
+// With environments.staging.orchestrator: swarm, onSwarm runs instead,
+// on the swarm's plan (see stagingswarm.go).
+func stagingPrepared(g *global, popts func() plan.Options, fn func(cmd *cobra.Command, pool *converge.Pool, prep *converge.StagingPrepared) error, onSwarmFn swarmFn) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
 		return withPool(cmd, g, func(f *prodspec.File, pool *converge.Pool) error {
+			if onSwarm(f) {
+				return withSwarm(cmd, g, f, pool, onSwarmFn)
+			}
 			prep, err := converge.PrepareStaging(cmd.Context(), pool, f, popts())
 			if err != nil {
 				return err
@@ -118,7 +124,7 @@ func newStagingUp(g *global) *cobra.Command {
 				return fmt.Errorf("staging up: %w; run `cjob staging up` again to converge", err)
 			}
 			return nil
-		}),
+		}, swarmUp(&mode)),
 	}
 	c.Flags().IntVar(&parallel, "parallel", 16, "engine calls in flight at once")
 	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
@@ -149,7 +155,7 @@ func newStagingPlan(g *global) *cobra.Command {
 		RunE: stagingPrepared(g, noPlanOptions, func(cmd *cobra.Command, _ *converge.Pool, prep *converge.StagingPrepared) error {
 			printPlan(cmd.OutOrStdout(), prep.Plan)
 			return nil
-		}),
+		}, swarmPlan),
 	}
 }
 
@@ -164,15 +170,17 @@ func newStagingExplain(g *global) *cobra.Command {
 			fmt.Fprintln(out, prep.Placement.String())
 			fmt.Fprint(out, rewrite.FormatNotes(prep.Rewrite.Notes))
 			return nil
-		}),
+		}, swarmExplain),
 	}
 }
 
 func newStagingPs(g *global) *cobra.Command {
-	return &cobra.Command{
-		Use:     "ps",
-		Short:   "List the staging stack's tasks on every pool host",
-		Example: `  cjob staging ps`,
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "ps",
+		Short: "List the staging stack's tasks on every pool host",
+		Example: `  cjob staging ps
+  cjob staging ps --json     # on Docker Swarm: services, tasks and nodes`,
 		Args:    cobra.NoArgs,
 		RunE: stagingPrepared(g, noPlanOptions, func(cmd *cobra.Command, pool *converge.Pool, prep *converge.StagingPrepared) error {
 			t := table.New("job", "task", "host", "pool host", "image", "state", "health")
@@ -194,8 +202,10 @@ func newStagingPs(g *global) *cobra.Command {
 				return nil
 			}
 			return t.Render(cmd.OutOrStdout())
-		}),
+		}, swarmPs(&asJSON)),
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print services, tasks and nodes as JSON (Docker Swarm)")
+	return c
 }
 
 func newStagingDown(g *global) *cobra.Command {
@@ -211,6 +221,9 @@ func newStagingDown(g *global) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withPool(cmd, g, func(f *prodspec.File, pool *converge.Pool) error {
+				if onSwarm(f) {
+					return swarmDown(&volumes, &mode)(cmd, f, pool)
+				}
 				start := time.Now()
 				rep := progress.New(cmd.ErrOrStderr(), mode)
 				p, res, err := converge.DownStaging(cmd.Context(), pool, converge.DownOptions{Project: f.Project, Volumes: volumes, Reporter: rep})

@@ -104,11 +104,36 @@ func PrepareStaging(ctx context.Context, pool *Pool, f *prodspec.File, popts pla
 	if err != nil {
 		return nil, err
 	}
-	env, _, err := f.ForEnvironment(stack.Staging.String())
+	previous := map[string]string{}
+	var swarmed []string
+	for _, c := range obs.Containers {
+		if h := c.Labels[stack.LabelHost]; h != "" && c.Engine != "" {
+			previous[h] = c.Engine
+		}
+		if s := c.Labels[stack.LabelSwarmService]; s != "" {
+			swarmed = append(swarmed, c.Engine+": "+s)
+		}
+	}
+	if len(swarmed) > 0 {
+		sort.Strings(swarmed)
+		return nil, fmt.Errorf("the staging stack runs on Docker Swarm (services %s): bring it down with environments.staging.orchestrator: swarm (`cjob staging down`) before cjob runs it on its own", strings.Join(rewrite.Dedupe(swarmed), ", "))
+	}
+	pl, res, err := PlaceStaging(f, pool, previous)
 	if err != nil {
 		return nil, err
 	}
-	in := placement.Input{Pin: map[string]string{}, Previous: map[string]string{}}
+	p := plan.Reconcile(res.Stack, obs, popts)
+	return &StagingPrepared{Prepared: Prepared{File: f, Rewrite: res, Observed: obs, Plan: p}, Placement: pl}, nil
+}
+
+// PlaceStaging places production's hosts on the pool (keeping each where
+// previous has it when it can) and rewrites production onto the placement.
+func PlaceStaging(f *prodspec.File, pool *Pool, previous map[string]string) (*placement.Placement, *rewrite.Result, error) {
+	env, _, err := f.ForEnvironment(stack.Staging.String())
+	if err != nil {
+		return nil, nil, err
+	}
+	in := placement.Input{Pin: map[string]string{}, Previous: previous}
 	if se := f.Environments[stack.Staging.String()]; se != nil {
 		for k, v := range se.Pin {
 			in.Pin[k] = v
@@ -138,21 +163,15 @@ func PrepareStaging(ctx context.Context, pool *Pool, f *prodspec.File, popts pla
 	for _, h := range order {
 		in.Units = append(in.Units, *units[h])
 	}
-	for _, c := range obs.Containers {
-		if h := c.Labels[stack.LabelHost]; h != "" && c.Engine != "" {
-			in.Previous[h] = c.Engine
-		}
-	}
 	pl, err := placement.Place(in)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	res, err := rewrite.Staging(f, rewrite.StagingOptions{Assign: pl.Assign, Address: address, PlacementNotes: pl.Notes})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	p := plan.Reconcile(res.Stack, obs, popts)
-	return &StagingPrepared{Prepared: Prepared{File: f, Rewrite: res, Observed: obs, Plan: p}, Placement: pl}, nil
+	return pl, res, nil
 }
 
 // UpStaging applies a staging plan across the pool.

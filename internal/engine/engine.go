@@ -120,6 +120,7 @@ func (e *Engine) Info(ctx context.Context) (stack.EngineInfo, error) {
 		Host: e.host, ServerVersion: i.ServerVersion, APIVersion: e.APIVersion(),
 		OS: i.OperatingSystem, Arch: i.Architecture, CPUs: i.NCPU, MemoryBytes: i.MemTotal,
 		Containers: i.Containers, Running: i.ContainersRunning, Driver: i.Driver,
+		Swarm: swarmInfo(i.Swarm),
 	}, nil
 }
 

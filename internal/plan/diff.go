@@ -16,7 +16,12 @@ func diffCause(cur *stack.Container, u *stack.Unit) string {
 	if !ok {
 		return "config changed"
 	}
-	n := u.Spec
+	return SpecChanges(old, u.Spec)
+}
+
+// SpecChanges names what changed from old to n: "env DEBUG, LOG_LEVEL
+// changed; image a -> b", or "config changed" when no field did.
+func SpecChanges(old, n stack.Spec) string {
 	var parts []string
 	if old.Image != n.Image {
 		parts = append(parts, fmt.Sprintf("image %s -> %s", old.Image, n.Image))

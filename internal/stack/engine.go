@@ -28,4 +28,5 @@ type EngineInfo struct {
 	Containers    int
 	Running       int
 	Driver        string // storage driver (overlay2, fuse-overlayfs, ...)
+	Swarm         SwarmInfo
 }
