@@ -181,7 +181,7 @@ func newStagingPs(g *global) *cobra.Command {
 		Short: "List the staging stack's tasks on every pool host",
 		Example: `  cjob staging ps
   cjob staging ps --json     # on Docker Swarm: services, tasks and nodes`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: stagingPrepared(g, noPlanOptions, func(cmd *cobra.Command, pool *converge.Pool, prep *converge.StagingPrepared) error {
 			t := table.New("job", "task", "host", "pool host", "image", "state", "health")
 			for _, c := range prep.Observed.Containers {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cjob/cjob/internal/converge"
 	"github.com/cjob/cjob/internal/apply"
+	"github.com/cjob/cjob/internal/converge"
 	"github.com/cjob/cjob/internal/engine"
 	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/rewrite"
@@ -163,4 +163,3 @@ func dash(s string) string {
 	}
 	return s
 }
-
