@@ -169,6 +169,12 @@ func Up(ctx context.Context, c *Cluster, p *Plan, src Source, opts UpOptions) *R
 		go func() {
 			defer wg.Done()
 			defer close(ready[o.Name()])
+			if o.Action == None { // runs as it is: its dependents need not wait for anything
+				r.mu.Lock()
+				ok[o.Name()] = true
+				r.mu.Unlock()
+				return
+			}
 			for _, n := range o.Needs {
 				if ch := ready[n]; ch != nil {
 					<-ch
