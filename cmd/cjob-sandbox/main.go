@@ -16,6 +16,7 @@
 //	cjob-sandbox rm --container ID PATH...             remove paths in a task of this sandbox
 //	cjob-sandbox serve-static DIR [--listen :8080]     serve a folder over HTTP
 //	cjob-sandbox relay --hosts H[,H...] PORT=PORT...   forward ports to the first host that answers
+//	cjob-sandbox kernel                                what the engine's kernel has loaded: ipvs=yes|no, vxlan=yes|no
 package main
 
 import (
@@ -166,6 +167,11 @@ func run(args []string) error {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()
 		return inside.Relay(ctx, os.Stdout, hosts, pairs)
+	case "kernel":
+		if len(args) > 0 {
+			return errors.New("kernel: takes no arguments")
+		}
+		return inside.Kernel(os.Stdout, "/")
 	}
-	return fmt.Errorf("unknown command %q (commands: probe, wait, rm, serve-static, relay; none runs the sandbox)", cmd)
+	return fmt.Errorf("unknown command %q (commands: probe, wait, rm, serve-static, relay, kernel; none runs the sandbox)", cmd)
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,6 +82,9 @@ func printChecks(w io.Writer, checks []check) {
 	}
 }
 
+// checkTimeout bounds doctor's checks of the engine.
+const checkTimeout = 10 * time.Second
+
 func runDoctor(ctx context.Context, g *global) []check {
 	var out []check
 	add := func(name string, ok bool, format string, args ...any) {
@@ -91,7 +96,7 @@ func runDoctor(ctx context.Context, g *global) []check {
 	} else {
 		add("jobs file", true, "%s: project %s, %d jobs on %d hosts", g.jobsFile, f.Project, len(f.Jobs()), len(f.Hosts))
 	}
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	if ferr == nil {
 		out = append(out, poolChecks(dctx, f)...)
@@ -112,6 +117,15 @@ func runDoctor(ctx context.Context, g *global) []check {
 		kind = k
 	}
 	add("engine", true, "%s at %s (from %s): API %s, %s, %d CPUs, %.1f GiB", kind, info.Host, eng.Source(), info.APIVersion, info.Arch, info.CPUs, float64(info.MemoryBytes)/(1<<30))
+	// The kernel check runs alongside the others, on its own clock: it may
+	// import the sandbox image first.
+	ipvs := make(chan check, 1)
+	go func() {
+		kctx, cancel := context.WithTimeout(ctx, checkTimeout)
+		defer cancel()
+		feats, err := engineKernel(kctx, eng)
+		ipvs <- ipvsCheck(feats, err)
+	}()
 	for _, n := range kind.Notes() {
 		out = append(out, check{Name: "engine", OK: true, Warn: true, Detail: n})
 	}
@@ -125,8 +139,20 @@ func runDoctor(ctx context.Context, g *global) []check {
 	if free, ok := freeGiB("/var/lib/docker"); ok && kind.Name == "Docker Engine" && !kind.Remote && strings.HasPrefix(info.Host, "unix://") {
 		out = append(out, check{Name: "disk", OK: free > 1, Warn: free < 5, Detail: fmt.Sprintf("%.1f GiB free under /var/lib/docker", free)})
 	}
-	if ferr != nil {
-		return out
+	if ferr == nil {
+		out = append(out, stackChecks(dctx, f, eng)...)
+	}
+	out = append(out, swarmCheck(info.Swarm, swarmEnvs(f)))
+	out = append(out, <-ipvs)
+	return out
+}
+
+// stackChecks checks what the dev stack of f needs of the engine: its
+// images, present or pullable, and its ports.
+func stackChecks(ctx context.Context, f *prodspec.File, eng *engine.Engine) []check {
+	var out []check
+	add := func(name string, ok bool, format string, args ...any) {
+		out = append(out, check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
 	}
 	res, err := devenv.Rewrite(f, devenv.Options{SandboxImage: "-"})
 	if err != nil {
@@ -139,21 +165,21 @@ func runDoctor(ctx context.Context, g *global) []check {
 			continue
 		}
 		seen[u.Spec.Image] = true
-		ok, err := eng.ImageExists(dctx, u.Spec.Image)
+		ok, err := eng.ImageExists(ctx, u.Spec.Image)
 		switch {
 		case err != nil:
 			add("image", false, "%s: %v", u.Spec.Image, err)
 		case ok:
 			add("image", true, "%s present", u.Spec.Image)
 		default:
-			if err := eng.CanPull(dctx, u.Spec.Image); err != nil {
+			if err := eng.CanPull(ctx, u.Spec.Image); err != nil {
 				add("image", false, "%s missing locally and not pullable: %v", u.Spec.Image, err)
 			} else {
 				add("image", true, "%s not present; pullable from its registry", u.Spec.Image)
 			}
 		}
 	}
-	obs, err := eng.Observe(dctx, f.Project, devenv.Env, res.Stack.Network)
+	obs, err := eng.Observe(ctx, f.Project, devenv.Env, res.Stack.Network)
 	if err != nil {
 		add("ports", false, "%v", err)
 		return out
@@ -184,6 +210,7 @@ func poolChecks(ctx context.Context, f *prodspec.File) []check {
 	fl := &fleet.Fleet{Timeout: 5 * time.Second}
 	defer fl.Close()
 	set, errs := fl.Connect(ctx, f, names)
+	onSwarmPool := f.Orchestrator(stack.Staging.String()) == prodspec.OrchestratorSwarm
 	var out []check
 	for _, h := range hosts {
 		c := check{Name: "pool " + h.Name}
@@ -194,6 +221,10 @@ func poolChecks(ctx context.Context, f *prodspec.File) []check {
 			} else {
 				c.OK = true
 				c.Detail = fmt.Sprintf("%s: Docker %s, API %s, %d CPUs, %.1f GiB", h.Docker, info.ServerVersion, info.APIVersion, info.CPUs, float64(info.MemoryBytes)/(1<<30))
+				if onSwarmPool {
+					c.Detail += "; " + poolSwarm(info.Swarm)
+					c.Warn = info.Swarm.State != "active"
+				}
 			}
 		} else {
 			c.Detail = errs[h.Name].Error()
@@ -201,4 +232,193 @@ func poolChecks(ctx context.Context, f *prodspec.File) []check {
 		out = append(out, c)
 	}
 	return out
+}
+
+// swarmEnvs are the environments of f that name orchestrator: swarm (none
+// when no jobs file loaded).
+func swarmEnvs(f *prodspec.File) []string {
+	if f == nil {
+		return nil
+	}
+	var envs []string
+	for _, env := range []stack.Env{stack.Staging, stack.Production} {
+		if f.Orchestrator(env.String()) == prodspec.OrchestratorSwarm {
+			envs = append(envs, env.String())
+		}
+	}
+	return envs
+}
+
+// poolSwarm is a pool host's place in the swarm, for a staging pool on
+// orchestrator: swarm.
+func poolSwarm(sw stack.SwarmInfo) string {
+	switch {
+	case sw.State == "active" && sw.Manager:
+		return "swarm manager"
+	case sw.State == "active":
+		return "swarm worker"
+	case sw.State == "" || sw.State == "inactive":
+		return "not in a swarm: " + swarmJoin
+	}
+	return "swarm " + sw.State
+}
+
+// swarmJoin is what to run when the nodes are not in a swarm yet.
+const swarmJoin = "on one node run `docker swarm init --advertise-addr ADDRESS`, then on each other node `docker swarm join --token TOKEN ADDRESS:2377` (TOKEN: `docker swarm join-token worker` on the first)"
+
+// swarmCheck says where the engine stands in a swarm, and what to run when
+// the jobs file names orchestrator: swarm (for envs) and the engine is in
+// none. It never fails doctor: this machine's engine need not be a node.
+func swarmCheck(sw stack.SwarmInfo, envs []string) check {
+	c := check{Name: "swarm", OK: true}
+	where := ""
+	if sw.NodeID != "" {
+		where = " (node " + sw.NodeID
+		if sw.NodeAddr != "" {
+			where += " at " + sw.NodeAddr
+		}
+		if len(sw.Managers) > 0 {
+			where += "; managers " + strings.Join(sw.Managers, ", ")
+		}
+		where += ")"
+	}
+	asked := ""
+	if len(envs) > 0 {
+		asked = "the jobs file names orchestrator: swarm for " + strings.Join(envs, " and ")
+	}
+	switch sw.State {
+	case "active":
+		role := "a worker in"
+		if sw.Manager {
+			role = "a manager of"
+		}
+		c.Detail = "this engine is " + role + " a swarm" + where
+	case "", "inactive":
+		if asked == "" {
+			c.Detail = "not in a swarm (only needed for orchestrator: swarm)"
+			return c
+		}
+		c.Warn = true
+		c.Detail = "this engine is not in a swarm and " + asked + ": " + swarmJoin
+	case "pending":
+		c.Warn = true
+		c.Detail = "this engine is joining a swarm (pending)" + where
+	case "locked":
+		c.Warn = true
+		c.Detail = "this engine's swarm is locked: run `docker swarm unlock`" + where
+	default:
+		c.Warn = true
+		c.Detail = "this engine's swarm is in state " + sw.State + where
+		if sw.Error != "" {
+			c.Detail += ": " + sw.Error
+		}
+		if asked != "" {
+			c.Detail += "; " + asked + ": `docker swarm leave --force`, then " + swarmJoin
+		}
+	}
+	return c
+}
+
+// ipvsCheck reports whether the engine's kernel has IPVS. Without it,
+// Swarm's virtual IPs and ingress routing mesh do not work; cjob's swarm
+// orchestrator needs neither. It warns, never fails.
+func ipvsCheck(feats map[string]bool, err error) check {
+	c := check{Name: "ipvs", OK: true}
+	switch {
+	case err != nil:
+		c.Warn = true
+		c.Detail = fmt.Sprintf("could not read the engine's kernel: %v (Swarm's virtual IPs and ingress routing mesh need IPVS; cjob's swarm orchestrator does not)", err)
+	case feats["ipvs"]:
+		c.Detail = "IPVS present"
+	default:
+		c.Warn = true
+		c.Detail = "the engine's kernel has no IPVS (no ip_vs module loaded): Swarm's virtual IPs and ingress routing mesh do not work here; cjob's swarm orchestrator uses host networking and DNS round-robin (endpoint_mode dnsrr), which do"
+	}
+	return c
+}
+
+// kernelEngine is what engineKernel needs of an engine.
+type kernelEngine interface {
+	sandbox.ImageMaker
+	Create(ctx context.Context, r stack.CreateRequest) (string, error)
+	Start(ctx context.Context, id string) error
+	Inspect(ctx context.Context, id, networkName string) (stack.Status, error)
+	Logs(ctx context.Context, id string, tail string, follow bool, timestamps bool, w io.Writer) error
+	Remove(ctx context.Context, id string) error
+}
+
+var _ kernelEngine = (*engine.Engine)(nil)
+
+// engineKernel asks the engine's kernel what it has loaded: a one-off
+// container of the host sandbox image, with no network, runs `cjob-sandbox
+// kernel` (a container sees its host's kernel in /sys and /proc); its log
+// is read and the container removed. Nothing needs a route to it.
+func engineKernel(ctx context.Context, eng kernelEngine) (map[string]bool, error) {
+	ref, err := sandbox.Ensure(ctx, eng)
+	if err != nil {
+		return nil, err
+	}
+	id, err := eng.Create(ctx, stack.CreateRequest{
+		Name:    "cjob-doctor-kernel-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		Spec:    stack.Spec{Image: ref, Command: []string{"kernel"}},
+		Labels:  map[string]string{"cjob.doctor": "kernel"},
+		Network: "none",
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = eng.Remove(rctx, id)
+	}()
+	if err := eng.Start(ctx, id); err != nil {
+		return nil, err
+	}
+	var st stack.Status
+	for {
+		if st, err = eng.Inspect(ctx, id, ""); err != nil {
+			return nil, err
+		}
+		if st.State != stack.StateRunning && st.State != stack.StateCreated {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cjob-sandbox kernel did not finish: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	var b bytes.Buffer
+	if err := eng.Logs(ctx, id, "all", false, false, &b); err != nil {
+		return nil, err
+	}
+	out := strings.TrimSpace(b.String())
+	if st.State != stack.StateExited || st.ExitCode != 0 {
+		return nil, fmt.Errorf("cjob-sandbox kernel ended %s with code %d: %s", st.State, st.ExitCode, out)
+	}
+	feats := parseKernel(out)
+	if _, ok := feats["ipvs"]; !ok {
+		return nil, fmt.Errorf("cjob-sandbox kernel did not report ipvs (it wrote %q)", out)
+	}
+	return feats, nil
+}
+
+// parseKernel reads what `cjob-sandbox kernel` writes: one feature a
+// line, name=yes or name=no. Other lines are ignored.
+func parseKernel(out string) map[string]bool {
+	m := map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		name, val, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok || name == "" {
+			continue
+		}
+		switch val {
+		case "yes":
+			m[name] = true
+		case "no":
+			m[name] = false
+		}
+	}
+	return m
 }

@@ -41,13 +41,28 @@ moves nothing that need not move.`,
 // withPool loads the jobs file and connects to the staging pool, runs fn,
 // and closes the connections.
 func withPool(cmd *cobra.Command, g *global, fn func(f *prodspec.File, pool *converge.Pool) error) error {
+	return withPoolOf(cmd, g, false, fn)
+}
+
+// withPoolOf is withPool; with partial, on Docker Swarm, the hosts that do
+// not answer are named on stderr and left out (the swarm's manager still
+// reports their nodes and tasks).
+func withPoolOf(cmd *cobra.Command, g *global, partial bool, fn func(f *prodspec.File, pool *converge.Pool) error) error {
 	f, err := loadFile(g)
 	if err != nil {
 		return err
 	}
 	fl := &fleet.Fleet{Timeout: 10 * time.Second}
 	defer fl.Close()
-	pool, err := converge.DialPool(cmd.Context(), fl, f)
+	var pool *converge.Pool
+	if partial && onSwarm(f) {
+		pool, err = converge.DialPoolPartial(cmd.Context(), fl, f)
+		if err == nil && pool.Unreachable != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", pool.Unreachable)
+		}
+	} else {
+		pool, err = converge.DialPool(cmd.Context(), fl, f)
+	}
 	if err != nil {
 		return err
 	}
@@ -59,11 +74,11 @@ func withPool(cmd *cobra.Command, g *global, fn func(f *prodspec.File, pool *con
 //
 // With environments.staging.orchestrator: swarm, onSwarm runs instead,
 // on the swarm's plan (see stagingswarm.go).
-func stagingPrepared(g *global, popts func() plan.Options, fn func(cmd *cobra.Command, pool *converge.Pool, prep *converge.StagingPrepared) error, onSwarmFn swarmFn) func(*cobra.Command, []string) error {
+func stagingPrepared(g *global, popts func() plan.Options, fn func(cmd *cobra.Command, pool *converge.Pool, prep *converge.StagingPrepared) error, onSwarmFn swarmVerb) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
-		return withPool(cmd, g, func(f *prodspec.File, pool *converge.Pool) error {
+		return withPoolOf(cmd, g, onSwarmFn.partial, func(f *prodspec.File, pool *converge.Pool) error {
 			if onSwarm(f) {
-				return withSwarm(cmd, g, f, pool, onSwarmFn)
+				return withSwarm(cmd, g, f, pool, onSwarmFn.fn)
 			}
 			prep, err := converge.PrepareStaging(cmd.Context(), pool, f, popts())
 			if err != nil {
@@ -124,7 +139,7 @@ func newStagingUp(g *global) *cobra.Command {
 				return fmt.Errorf("staging up: %w; run `cjob staging up` again to converge", err)
 			}
 			return nil
-		}, swarmUp(&mode)),
+		}, swarmVerb{fn: swarmUp(&mode)}),
 	}
 	c.Flags().IntVar(&parallel, "parallel", 16, "engine calls in flight at once")
 	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")
@@ -155,7 +170,7 @@ func newStagingPlan(g *global) *cobra.Command {
 		RunE: stagingPrepared(g, noPlanOptions, func(cmd *cobra.Command, _ *converge.Pool, prep *converge.StagingPrepared) error {
 			printPlan(cmd.OutOrStdout(), prep.Plan)
 			return nil
-		}, swarmPlan),
+		}, swarmVerb{fn: swarmPlan}),
 	}
 }
 
@@ -170,7 +185,7 @@ func newStagingExplain(g *global) *cobra.Command {
 			fmt.Fprintln(out, prep.Placement.String())
 			fmt.Fprint(out, rewrite.FormatNotes(prep.Rewrite.Notes))
 			return nil
-		}, swarmExplain),
+		}, swarmVerb{fn: swarmExplain, partial: true}),
 	}
 }
 
@@ -202,7 +217,7 @@ func newStagingPs(g *global) *cobra.Command {
 				return nil
 			}
 			return t.Render(cmd.OutOrStdout())
-		}, swarmPs(&asJSON)),
+		}, swarmVerb{fn: swarmPs(&asJSON), partial: true}),
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print services, tasks and nodes as JSON (Docker Swarm)")
 	return c
@@ -220,7 +235,7 @@ func newStagingDown(g *global) *cobra.Command {
   cjob staging down --volumes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withPool(cmd, g, func(f *prodspec.File, pool *converge.Pool) error {
+			return withPoolOf(cmd, g, true, func(f *prodspec.File, pool *converge.Pool) error {
 				if onSwarm(f) {
 					return swarmDown(&volumes, &mode)(cmd, f, pool)
 				}
@@ -249,7 +264,7 @@ func newStagingLogs(g *global) *cobra.Command {
 		Example: `  cjob staging logs
   cjob staging logs api -f`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withPool(cmd, g, func(f *prodspec.File, pool *converge.Pool) error {
+			return withPoolOf(cmd, g, true, func(f *prodspec.File, pool *converge.Pool) error {
 				jobs, err := resolveJobs(f, args)
 				if err != nil {
 					return err

@@ -24,6 +24,13 @@ import (
 
 type swarmFn func(cmd *cobra.Command, pool *converge.Pool, prep *converge.SwarmPrepared) error
 
+// swarmVerb is a staging verb on Docker Swarm; partial verbs run with
+// the pool hosts that answer.
+type swarmVerb struct {
+	fn      swarmFn
+	partial bool
+}
+
 func onSwarm(f *prodspec.File) bool {
 	return f.Orchestrator(stack.Staging.String()) == prodspec.OrchestratorSwarm
 }

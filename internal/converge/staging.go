@@ -22,6 +22,8 @@ import (
 // Pool is the staging pool's engines, connected.
 type Pool struct {
 	fleet.Set
+	// Unreachable names the pool hosts left out by DialPoolPartial.
+	Unreachable *PoolError
 }
 
 // ErrNoPool means the jobs file names no staging pool.
@@ -66,6 +68,30 @@ func DialPool(ctx context.Context, fl *fleet.Fleet, f *prodspec.File) (*Pool, er
 		return nil, &PoolError{Hosts: errs, Of: len(hosts)}
 	}
 	return &Pool{Set: set}, nil
+}
+
+// DialPoolPartial is DialPool for reads that can do without some hosts
+// (ps and logs on Docker Swarm, whose manager knows every node): the hosts
+// that do not answer are left out and named in Pool.Unreachable. It fails
+// only when no host answers.
+func DialPoolPartial(ctx context.Context, fl *fleet.Fleet, f *prodspec.File) (*Pool, error) {
+	hosts, err := PoolHosts(f)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, h := range hosts {
+		names = append(names, h.Name)
+	}
+	set, errs := fl.Connect(ctx, f, names)
+	if len(errs) == len(hosts) {
+		return nil, &PoolError{Hosts: errs, Of: len(hosts)}
+	}
+	p := &Pool{Set: set}
+	if len(errs) > 0 {
+		p.Unreachable = &PoolError{Hosts: errs, Of: len(hosts)}
+	}
+	return p, nil
 }
 
 // PoolError is every pool host that did not answer.
@@ -143,6 +169,16 @@ func PlaceStaging(f *prodspec.File, pool *Pool, previous map[string]string) (*pl
 	for _, name := range pool.Names() {
 		in.Pool = append(in.Pool, placement.Host{Name: name, Memory: pool.Set[name].Memory})
 		address[name] = pool.Set[name].Address
+	}
+	if pool.Unreachable != nil { // placed as the file declares them
+		hosts, _ := PoolHosts(f)
+		for _, h := range hosts {
+			if _, ok := pool.Set[h.Name]; !ok {
+				in.Pool = append(in.Pool, placement.Host{Name: h.Name, Memory: h.Memory})
+				address[h.Name] = h.Address
+			}
+		}
+		sort.Slice(in.Pool, func(i, j int) bool { return in.Pool[i].Name < in.Pool[j].Name })
 	}
 	units := map[string]*placement.Unit{}
 	var order []string

@@ -45,8 +45,12 @@ type NodeRow struct {
 // newest task first. Nodes that are down say so in each of their rows.
 func Rows(obs *stack.SwarmObserved, now time.Time) ([]Row, []NodeRow) {
 	nodes := map[string]stack.SwarmNode{}
+	byHost := map[string]stack.SwarmNode{}
 	for _, n := range obs.Nodes {
 		nodes[n.ID] = n
+		if h := n.Labels[stack.LabelNode]; h != "" {
+			byHost[h] = n
+		}
 	}
 	tasks := map[string][]stack.TaskState{}
 	for _, t := range obs.Tasks { // newest first
@@ -72,7 +76,10 @@ func Rows(obs *stack.SwarmObserved, now time.Time) ([]Row, []NodeRow) {
 					break
 				}
 			}
-			n := nodes[t.Node]
+			n, ok := nodes[t.Node]
+			if !ok { // not scheduled: the node it is placed on
+				n = byHost[row.Placed]
+			}
 			row.Node, row.State, row.Since = n.Hostname, t.State, ago(now, t.Since)
 			row.Message = t.Err
 			if row.Message == "" && t.State != "running" && t.State != "complete" {
@@ -80,6 +87,7 @@ func Rows(obs *stack.SwarmObserved, now time.Time) ([]Row, []NodeRow) {
 			}
 			if n.State != "" && n.State != "ready" {
 				row.State = "node " + n.State
+				row.Node = n.Hostname
 				row.Message = "node " + n.Hostname + " is " + n.State + "; Swarm runs its tasks again when it is back"
 			}
 			row.Restarts = len(ts) - 1

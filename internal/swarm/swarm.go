@@ -157,6 +157,9 @@ type Image struct {
 	Have  map[string]string // host -> the ID its engine holds ("" none)
 	Copy  []string          // hosts cjob copies it to from this machine's engine
 	Pull  []string          // hosts that pull it from its registry
+	// Unknown are hosts whose engines did not answer (read-only commands
+	// go on without them).
+	Unknown []string
 	Size  int64
 }
 
@@ -178,6 +181,10 @@ func (im *Image) How() string {
 	}
 	if len(im.Pull) > 0 {
 		parts = append(parts, "pulled by "+strings.Join(im.Pull, ", ")+" from its registry")
+	}
+	if len(im.Unknown) > 0 {
+		sort.Strings(im.Unknown)
+		parts = append(parts, "not known on "+strings.Join(im.Unknown, ", ")+" (its engine does not answer)")
 	}
 	if im.ID != "" {
 		return strings.Join(parts, "; ") + "; services name it by ID " + shortID(im.ID) + " (no registry asked)"
@@ -219,8 +226,9 @@ func ResolveImages(ctx context.Context, c *Cluster, st *stack.Stack, src Source)
 		var ids []string
 		for h := range hosts {
 			e := c.Engines[h]
-			if e == nil {
-				return nil, fmt.Errorf("image %s: host %s has no engine", name, h)
+			if e == nil { // does not answer: what it holds is not known
+				im.Unknown = append(im.Unknown, h)
+				continue
 			}
 			id, err := e.ImageID(ctx, name)
 			if err == nil && id == "" && im.Local != "" {
@@ -238,11 +246,12 @@ func ResolveImages(ctx context.Context, c *Cluster, st *stack.Stack, src Source)
 		switch {
 		case im.Local != "":
 			im.ID = im.Local
-		case len(ids) == len(hosts) && allSame(ids):
+		case len(ids) > 0 && len(ids) == len(hosts)-len(im.Unknown) && allSame(ids):
 			im.ID = ids[0]
 		}
 		for _, h := range sortedKeys(hosts) {
 			switch {
+			case c.Engines[h] == nil:
 			case im.ID != "" && im.Have[h] == im.ID:
 			case im.Local != "":
 				im.Copy = append(im.Copy, h)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -208,6 +209,43 @@ func ServeStatic(w io.Writer, dir, listen string) error {
 	fmt.Fprintf(w, "serving %s on %s\n", dir, listen)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	return nil
+}
+
+// kernelFeatures are the kernel features `cjob-sandbox kernel` reports, in
+// the order it prints them, each with the paths (relative to the root) any
+// one of which existing means the running kernel has the feature loaded:
+// ipvs (IP Virtual Server: Docker Swarm's virtual IPs and ingress routing
+// mesh) and vxlan (overlay networks). A container sees the engine host's
+// kernel in /sys and /proc, so this answers for the engine, however remote.
+var kernelFeatures = []struct {
+	Name  string
+	Paths []string
+}{
+	{"ipvs", []string{"sys/module/ip_vs", "proc/net/ip_vs"}},
+	{"vxlan", []string{"sys/module/vxlan"}},
+}
+
+// Kernel writes one line per kernel feature, "ipvs=yes" or "ipvs=no", as
+// seen under root ("/" inside a container; tests give a folder). A module
+// the kernel could load but has not loaded reads as no.
+func Kernel(w io.Writer, root string) error {
+	for _, f := range kernelFeatures {
+		has := false
+		for _, p := range f.Paths {
+			if _, err := os.Stat(filepath.Join(root, p)); err == nil {
+				has = true
+				break
+			}
+		}
+		word := "no"
+		if has {
+			word = "yes"
+		}
+		if _, err := fmt.Fprintf(w, "%s=%s\n", f.Name, word); err != nil {
+			return err
+		}
 	}
 	return nil
 }

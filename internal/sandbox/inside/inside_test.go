@@ -491,3 +491,69 @@ func TestRelay(t *testing.T) {
 		t.Errorf("through the relay: %q, want ping", b)
 	}
 }
+
+// TestKernel reads the features from a fake root: a module's folder under
+// sys/module, or IPVS's table in proc/net, means the kernel has it loaded.
+func TestKernel(t *testing.T) {
+	tests := []struct {
+		name  string
+		paths []string // made under the root; a trailing / makes a folder
+		want  string
+	}{
+		{"nothing loaded", nil, "ipvs=no\nvxlan=no\n"},
+		{"other modules only", []string{"sys/module/overlay/", "sys/module/ip_tables/", "proc/net/tcp"}, "ipvs=no\nvxlan=no\n"},
+		{"ip_vs module", []string{"sys/module/ip_vs/"}, "ipvs=yes\nvxlan=no\n"},
+		{"ip_vs table only", []string{"proc/net/ip_vs"}, "ipvs=yes\nvxlan=no\n"},
+		{"vxlan only", []string{"sys/module/vxlan/"}, "ipvs=no\nvxlan=yes\n"},
+		{"both", []string{"sys/module/ip_vs/", "proc/net/ip_vs", "sys/module/vxlan/"}, "ipvs=yes\nvxlan=yes\n"},
+		{"a similar name is not ip_vs", []string{"sys/module/ip_vs_rr_x/", "proc/net/ip_vs_stats_x"}, "ipvs=no\nvxlan=no\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			for _, p := range tt.paths {
+				full := filepath.Join(root, p)
+				if strings.HasSuffix(p, "/") {
+					if err := os.MkdirAll(full, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(full, nil, 0o444); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var b bytes.Buffer
+			if err := Kernel(&b, root); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, b.String()); diff != "" {
+				t.Errorf("Kernel (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestKernelHere runs Kernel on this machine's own root: one line per
+// feature, each yes or no, agreeing with /sys/module.
+func TestKernelHere(t *testing.T) {
+	var b bytes.Buffer
+	if err := Kernel(&b, "/"); err != nil {
+		t.Fatal(err)
+	}
+	lines := outputLines(t, b.String())
+	if len(lines) != len(kernelFeatures) {
+		t.Fatalf("Kernel wrote %q, want %d lines", b.String(), len(kernelFeatures))
+	}
+	_, err := os.Stat("/sys/module/vxlan")
+	want := "vxlan=no"
+	if err == nil {
+		want = "vxlan=yes"
+	}
+	if lines[1] != want {
+		t.Errorf("Kernel wrote %q, want %q", lines[1], want)
+	}
+}

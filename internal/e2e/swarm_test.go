@@ -1,0 +1,291 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cjob/cjob/internal/pooltest"
+	"github.com/cjob/cjob/internal/swarm"
+)
+
+// startSwarm starts a pool of n engines and makes them one swarm: the
+// first initialises it, the others join as workers.
+func startSwarm(t *testing.T, name, subnet string, n int) *pooltest.Pool {
+	t.Helper()
+	pool := pooltest.Start(t, pooltest.Options{Name: name, Hosts: n, Subnet: subnet,
+		Images: []string{"coding/web:1.0.0", "coding/api:1.0.0", "coding/cache:1.0.0", "coding/migrate:1.0.0"}})
+	m := pool.Hosts[0]
+	if out, err := pool.Docker(m.Name, "swarm", "init", "--advertise-addr", m.Address); err != nil {
+		t.Fatalf("swarm init on %s: %v\n%s", m.Name, err, out)
+	}
+	token, err := pool.Docker(m.Name, "swarm", "join-token", "-q", "worker")
+	if err != nil {
+		t.Fatalf("join token: %v %s", err, token)
+	}
+	for _, h := range pool.Hosts[1:] {
+		if out, err := pool.Docker(h.Name, "swarm", "join", "--token", strings.TrimSpace(token), m.Address+":2377"); err != nil {
+			t.Fatalf("swarm join on %s: %v\n%s", h.Name, err, out)
+		}
+	}
+	return pool
+}
+
+// shopFile is the staging test's stack: a storefront calling an API
+// calling a data store (with a one-shot migration before the API), each
+// on its own production host, pinned to one node each.
+func shopFile(t *testing.T, dir string, pool *pooltest.Pool, apiImage string) string {
+	t.Helper()
+	var hosts strings.Builder
+	for _, h := range pool.Hosts {
+		fmt.Fprintf(&hosts, "  %s: {address: %s, docker: %q, memory: 4GiB}\n", h.Name, h.Address, h.Endpoint)
+	}
+	s := fmt.Sprintf(`project: e2e-swarm
+dns_suffix: .shop.local
+hosts:
+  shop-1: {address: 10.0.1.10}
+  api-1: {address: 10.0.2.10}
+  db-1: {address: 10.0.3.10}
+%sservices:
+  shop:
+    jobs:
+      storefront:
+        image: coding/web:1.0.0
+        port: 3000
+        env: {ROLE: web, API_URL: "http://api-1:8000"}
+        depends_on: [core.api]
+        health: {http: /healthz}
+        run_on_host: shop-1
+  core:
+    jobs:
+      api:
+        image: %s
+        port: 8000
+        env: {ROLE: api, CACHE_URL: "http://db-1:6379", QUEUE_URL: "http://store.data.shop.local:6379", GIT_URL: "http://db-1:6379"}
+        depends_on: [data.store, data.migrate]
+        health: {http: /healthz}
+        run_on_host: api-1
+  data:
+    jobs:
+      store:
+        image: coding/cache:1.0.0
+        port: 6379
+        env: {ROLE: cache, DATA_DIR: /data}
+        volumes: ["/data/store:/data"]
+        health: {http: /healthz}
+        run_on_host: db-1
+      migrate:
+        image: coding/migrate:1.0.0
+        command: ["/demo", "migrate"]
+        env: {CACHE_URL: "http://db-1:6379", SCHEMA_VERSION: "3"}
+        depends_on: [data.store]
+        oneshot: true
+        run_on_host: db-1
+environments:
+  staging:
+    pool: [%s, %s, %s]
+    pin: {shop-1: %[3]s, api-1: %[4]s, db-1: %[5]s}
+    orchestrator: swarm
+`, hosts.String(), apiImage, pool.Hosts[0].Name, pool.Hosts[1].Name, pool.Hosts[2].Name)
+	path := filepath.Join(dir, "jobs.yml")
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+type swarmPs struct {
+	Orchestrator string          `json:"orchestrator"`
+	Services     []swarm.Row     `json:"services"`
+	Nodes        []swarm.NodeRow `json:"nodes"`
+}
+
+func psSwarm(t *testing.T, file string) swarmPs {
+	t.Helper()
+	r := mustCjob(t, "staging", "ps", "--json", "-f", file)
+	var ps swarmPs
+	if err := json.Unmarshal([]byte(r.stdout), &ps); err != nil {
+		t.Fatalf("staging ps --json: %v\n%s", err, r.stdout)
+	}
+	return ps
+}
+
+func (ps swarmPs) row(job string) swarm.Row {
+	for _, r := range ps.Services {
+		if r.Job == job {
+			return r
+		}
+	}
+	return swarm.Row{}
+}
+
+// TestStagingSwarm: staging on a three-node Docker Swarm of engines in
+// network namespaces (no IPVS on this kernel). Every job answers through
+// production names from the other nodes, each task runs on the node its
+// host is pinned to, a second up changes nothing, a rolling update to a
+// broken image is rolled back by Swarm's own rollback and reported, and
+// a node whose engine stops is reported while the rest keeps serving.
+func TestStagingSwarm(t *testing.T) {
+	need(t)
+	pool := startSwarm(t, "cjswm", "10.221.0.0/24", 3)
+	dir := t.TempDir()
+	file := shopFile(t, dir, pool, "coding/api:1.0.0")
+	t.Cleanup(func() { cjob(t, "staging", "down", "-v", "-f", file, "--progress", "quiet") })
+	shop, api, db := pool.Hosts[0], pool.Hosts[1], pool.Hosts[2]
+
+	p := mustCjob(t, "staging", "plan", "-f", file)
+	for _, want := range []string{"on Docker Swarm (managed by " + shop.Name + "): 4 to create", "label cjob.host=" + api.Name, "services name it by ID"} {
+		if !strings.Contains(p.stdout, want) {
+			t.Errorf("plan should say %q:\n%s", want, p.stdout)
+		}
+	}
+	up := mustCjob(t, "staging", "up", "-f", file, "--progress", "plain")
+	t.Logf("staging up on Swarm: %s\n%s%s", up.elapsed, up.stdout, up.stderr)
+	// Dependency order: the store is ready before the migration starts, the
+	// migration complete before the API, the API before the storefront.
+	order := []string{"Created on " + db.Name, "data.migrate/1  Creating", "core.api/1  Creating", "shop.storefront/1  Creating"}
+	last := -1
+	for _, o := range order {
+		i := strings.Index(up.stderr, o)
+		if i < last {
+			t.Errorf("%q came before the step it depends on:\n%s", o, up.stderr)
+		}
+		last = i
+	}
+
+	t.Run("each task on its node", func(t *testing.T) {
+		want := map[string]string{"shop.storefront": shop.Name, "core.api": api.Name, "data.store": db.Name, "data.migrate": db.Name}
+		ps := psSwarm(t, file)
+		if len(ps.Services) != 4 || len(ps.Nodes) != 3 {
+			t.Fatalf("ps: %d services on %d nodes, want 4 on 3: %+v", len(ps.Services), len(ps.Nodes), ps)
+		}
+		for job, node := range want {
+			r := ps.row(job)
+			if r.Node != node {
+				t.Errorf("%s runs on %q, want %s", job, r.Node, node)
+			}
+			state := "running"
+			if job == "data.migrate" {
+				state = "complete"
+			}
+			if r.State != state {
+				t.Errorf("%s is %s, want %s: %+v", job, r.State, state, r)
+			}
+			out, err := pool.Docker(node, "ps", "-q", "--filter", "label=cjob.job="+job, "--filter", "label=cjob.env=staging", "-a")
+			if err != nil || strings.TrimSpace(out) == "" {
+				t.Errorf("no container of %s on %s: %v %s", job, node, err, out)
+			}
+		}
+		for _, n := range ps.Nodes {
+			if n.State != "ready" || n.Host != n.Hostname {
+				t.Errorf("node %+v: want ready, labelled cjob.host=%s", n, n.Hostname)
+			}
+		}
+	})
+
+	t.Run("production names from the other nodes", func(t *testing.T) {
+		from := map[string]string{ // a container on each node
+			shop.Name: containerOf(t, pool, shop.Name, "shop.storefront"),
+			db.Name:   containerOf(t, pool, db.Name, "data.store"),
+			api.Name:  containerOf(t, pool, api.Name, "core.api"),
+		}
+		targets := []string{"http://shop-1:3000/healthz", "http://api-1:8000/healthz", "http://db-1:6379/healthz",
+			"http://api.core.shop.local:8000/healthz", "http://store.data.shop.local:6379/healthz", "http://shop-1.shop.local:3000/"}
+		for node, c := range from {
+			for _, target := range targets {
+				if out, err := pool.Docker(node, "exec", c, "/demo", "healthcheck", target); err != nil {
+					t.Errorf("from %s, %s: %v\n%s", node, target, err, out)
+				}
+			}
+		}
+		// The storefront's own page calls the API, which calls the store.
+		code, body, err := pool.Get(db.Name, "http://"+shop.Address+":3000/")
+		if err != nil || code != 200 || !strings.Contains(body, `"ok": true`) {
+			t.Errorf("storefront from %s: %d %v\n%s", db.Name, code, err, body)
+		}
+	})
+
+	t.Run("second up changes nothing", func(t *testing.T) {
+		r := mustCjob(t, "staging", "up", "-f", file)
+		if !strings.Contains(r.stdout, "Nothing to do: 4 services") {
+			t.Errorf("second up:\n%s", r)
+		}
+	})
+
+	t.Run("broken image rolled back by Swarm", func(t *testing.T) {
+		// Built on this machine only: cjob copies it to the API's node.
+		bdir := t.TempDir()
+		os.WriteFile(filepath.Join(bdir, "Dockerfile"), []byte("FROM coding/api:1.0.0\nENTRYPOINT [\"/demo\", \"healthcheck\", \"http://127.0.0.1:1/\"]\n"), 0o644)
+		if out, err := exec.Command("docker", "build", "-q", "-t", "e2e-swarm/api:broken", bdir).CombinedOutput(); err != nil {
+			t.Fatalf("build: %v\n%s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("docker", "rmi", "e2e-swarm/api:broken").Run() })
+		broken := shopFile(t, t.TempDir(), pool, "e2e-swarm/api:broken")
+		p := mustCjob(t, "staging", "plan", "-f", broken)
+		if !strings.Contains(p.stdout, "copied to "+api.Name+" from this machine's engine") || !strings.Contains(p.stdout, "~ e2e-swarm-staging-core-api-1") {
+			t.Errorf("plan of the broken image:\n%s", p.stdout)
+		}
+		r := cjob(t, "staging", "up", "-f", broken, "--progress", "plain")
+		t.Logf("up with a broken image: %s\n%s", r.elapsed, r)
+		if r.code == 0 || !strings.Contains(r.stdout, "Swarm rolled the update back") || !strings.Contains(r.stdout, "non-zero exit (1)") ||
+			!strings.Contains(r.stdout, "connection refused") || !strings.Contains(r.stderr, "Copied to "+api.Name) {
+			t.Errorf("up should fail, naming Swarm's rollback, the task's exit and its log:\n%s", r)
+		}
+		ps := psSwarm(t, file)
+		if row := ps.row("core.api"); row.Update != "rollback_completed" || !strings.Contains(row.Message, "rolled back by Swarm") {
+			t.Errorf("ps should show the rollback: %+v", row)
+		}
+		waitFor(t, "the API back on its previous image", 30*time.Second, func() bool {
+			code, body, err := pool.Get(shop.Name, "http://"+api.Address+":8000/")
+			return err == nil && strings.Contains(body, `"role": "api"`) && code > 0
+		})
+		if row := psSwarm(t, file).row("core.api"); row.State != "running" {
+			t.Errorf("the API should run its previous spec: %+v", row)
+		}
+		// The file as it was: one update brings the service back on its spec.
+		r = mustCjob(t, "staging", "up", "-f", file, "--progress", "plain")
+		if !strings.Contains(r.stdout, "1 to update") {
+			t.Errorf("up after the rollback:\n%s", r)
+		}
+		if r := mustCjob(t, "staging", "up", "-f", file); !strings.Contains(r.stdout, "Nothing to do") {
+			t.Errorf("up after that:\n%s", r)
+		}
+	})
+
+	t.Run("a node's engine stops", func(t *testing.T) {
+		if err := pool.Stop(db.Name); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pool.Restart(db.Name) })
+		waitFor(t, "Swarm to call "+db.Name+" down", 90*time.Second, func() bool {
+			r := cjob(t, "staging", "ps", "--json", "-f", file)
+			return strings.Contains(r.stdout, `"state": "down"`)
+		})
+		r := cjob(t, "staging", "ps", "-f", file)
+		t.Logf("ps with %s down:\n%s", db.Name, r)
+		if !strings.Contains(r.stdout, "node down") || !strings.Contains(r.stdout, db.Name+" is down") {
+			t.Errorf("ps should report the node down on the store's row:\n%s", r)
+		}
+		for _, h := range []pooltest.Host{shop, api} {
+			port := map[string]string{shop.Name: "3000", api.Name: "8000"}[h.Name]
+			if code, _, err := pool.Get(shop.Name, "http://"+h.Address+":"+port+"/healthz"); err != nil || code != 200 {
+				t.Errorf("%s should keep serving: %d %v", h.Name, code, err)
+			}
+		}
+	})
+}
+
+func containerOf(t *testing.T, pool *pooltest.Pool, node, job string) string {
+	t.Helper()
+	out, err := pool.Docker(node, "ps", "-q", "--filter", "label=cjob.job="+job, "--filter", "status=running")
+	id := strings.TrimSpace(out)
+	if err != nil || id == "" {
+		t.Fatalf("no running container of %s on %s: %v %s", job, node, err, out)
+	}
+	return strings.Fields(id)[0]
+}
