@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cjob/cjob/internal/pooltest"
+	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/swarm"
 )
 
@@ -247,13 +248,13 @@ func TestStagingSwarm(t *testing.T) {
 		if row := psSwarm(t, file).row("core.api"); row.State != "running" {
 			t.Errorf("the API should run its previous spec: %+v", row)
 		}
-		// The file as it was: one update brings the service back on its spec.
-		r = mustCjob(t, "staging", "up", "-f", file, "--progress", "plain")
-		if !strings.Contains(r.stdout, "1 to update") {
-			t.Errorf("up after the rollback:\n%s", r)
-		}
+		// Swarm put back the previous spec with its labels: the file as it
+		// was needs nothing; the broken one is tried again.
 		if r := mustCjob(t, "staging", "up", "-f", file); !strings.Contains(r.stdout, "Nothing to do") {
-			t.Errorf("up after that:\n%s", r)
+			t.Errorf("up of the file as it was after the rollback:\n%s", r)
+		}
+		if p := mustCjob(t, "staging", "plan", "-f", broken); !strings.Contains(p.stdout, "1 to update") {
+			t.Errorf("the broken file should still plan an update:\n%s", p.stdout)
 		}
 	})
 
@@ -288,4 +289,129 @@ func containerOf(t *testing.T, pool *pooltest.Pool, node, job string) string {
 		t.Fatalf("no running container of %s on %s: %v %s", job, node, err, out)
 	}
 	return strings.Fields(id)[0]
+}
+
+// TestProductionSwarm: production through `cjob server` on a three-node
+// swarm (environments.production.orchestrator: swarm): push, up, status,
+// a rolling update task by task, a second up that changes nothing, and
+// the nodes (API and UI) showing each host's place in the swarm.
+func TestProductionSwarm(t *testing.T) {
+	need(t)
+	pool := startSwarm(t, "cjpsw", "10.222.0.0/24", 3)
+	dir := t.TempDir()
+	token := "e2e-swarm-token-0123456789abcdef"
+	os.WriteFile(filepath.Join(dir, "tokens"), []byte("ops:"+token+"\n"), 0o600)
+	srv := startServer(t, token, "--data-dir", filepath.Join(dir, "data"), "--token-file", filepath.Join(dir, "tokens"), "--poll", "1s")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", srv.output())
+		}
+	})
+	write := func(level string) string {
+		h := pool.Hosts
+		s := fmt.Sprintf(`project: e2e-pswarm
+hosts:
+  prod-1: {address: %s, docker: %q}
+  prod-2: {address: %s, docker: %q}
+  prod-3: {address: %s, docker: %q}
+services:
+  shop:
+    jobs:
+      storefront:
+        image: coding/web:1.0.0
+        port: 3000
+        env: {ROLE: web, API_URL: "http://localhost:8000"}
+        depends_on: [core.api]
+        health: {http: /healthz, interval: 200ms}
+        run_on_host: prod-1
+  core:
+    jobs:
+      api:
+        image: coding/api:1.0.0
+        port: 8000
+        env: {ROLE: api, CACHE_URL: "http://prod-3:6379", QUEUE_URL: "http://prod-3:6379", GIT_URL: "http://prod-3:6379", LOG_LEVEL: %s}
+        depends_on: [data.store]
+        health: {http: /healthz, interval: 200ms}
+        tasks: [{host: prod-1}, {host: prod-2}]
+  data:
+    jobs:
+      store:
+        image: coding/cache:1.0.0
+        port: 6379
+        env: {ROLE: cache}
+        health: {http: /healthz, interval: 200ms}
+        run_on_host: prod-3
+environments:
+  production: {orchestrator: swarm}
+`, h[0].Address, h[0].Endpoint, h[1].Address, h[1].Endpoint, h[2].Address, h[2].Endpoint, level)
+		path := filepath.Join(dir, "jobs.yml")
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	file := write("info")
+	srv.must(t, "ops", "push", "-f", file, "-m", "first")
+	r := srv.must(t, "ops", "up", "--all", "--progress", "plain")
+	t.Logf("up --all on Swarm:\n%s%s", r.stdout, r.stderr)
+	j := srv.job(t, "core.api")
+	if j.Running != 2 || j.State != "ok" || len(j.Versions) != 1 || j.Versions[0] != 1 {
+		t.Fatalf("api after up: %+v", j)
+	}
+	for i, h := range pool.Hosts[:2] {
+		if code, _, err := pool.Get(pool.Hosts[2].Name, "http://"+h.Address+":8000/healthz"); err != nil || code != 200 {
+			t.Errorf("api task %d on %s: %d %v", i+1, h.Name, code, err)
+		}
+	}
+	if code, body, err := pool.Get(pool.Hosts[1].Name, "http://"+pool.Hosts[0].Address+":3000/"); err != nil || code != 200 || !strings.Contains(body, `"ok": true`) {
+		t.Errorf("storefront -> localhost api: %d %v\n%s", code, err, body)
+	}
+	services, _ := pool.Docker(pool.Hosts[0].Name, "service", "ls", "--format", "{{.Name}}")
+	for _, want := range []string{"e2e-pswarm-production-core-api-1", "e2e-pswarm-production-core-api-2", "e2e-pswarm-production-shop-storefront-1", "e2e-pswarm-production-data-store-1"} {
+		if !strings.Contains(services, want) {
+			t.Errorf("Swarm has no service %s:\n%s", want, services)
+		}
+	}
+
+	// A second up changes nothing.
+	if r := srv.must(t, "ops", "up", "--all", "--json"); !strings.Contains(r.stdout, `"changed": 0`) {
+		t.Errorf("second up --all:\n%s", r)
+	}
+
+	// A new version, rolled out task by task by Swarm.
+	file = write("debug")
+	srv.must(t, "ops", "push", "-f", file, "-m", "debug logs")
+	waitFor(t, "api outdated", 15*time.Second, func() bool { return srv.job(t, "core.api").State == "outdated" })
+	r = srv.must(t, "ops", "rolling-update", "api", "--progress", "plain")
+	out := r.stdout + r.stderr
+	t.Logf("rolling-update on Swarm:\n%s", out)
+	if a, b := strings.Index(out, "core.api/1  Updated"), strings.Index(out, "core.api/2  Updating"); a < 0 || b < 0 || b < a {
+		t.Errorf("task 2 should be updated after task 1 is done:\n%s", out)
+	}
+	waitFor(t, "api on version 2", 15*time.Second, func() bool {
+		j := srv.job(t, "core.api")
+		return j.State == "ok" && len(j.Versions) == 1 && j.Versions[0] == 2
+	})
+
+	// Nodes: every host, its place in the swarm.
+	r = srv.must(t, "reader", "status", "--json")
+	var st struct {
+		Nodes []status.Node `json:"nodes"`
+	}
+	json.Unmarshal([]byte(r.stdout), &st)
+	roles := map[string]int{}
+	for _, n := range st.Nodes {
+		roles[strings.Split(n.Swarm, ",")[0]]++
+	}
+	if len(st.Nodes) != 3 || roles["manager"] != 1 || roles["worker"] != 2 {
+		t.Errorf("nodes should be one manager and two workers: %+v", st.Nodes)
+	}
+	code, page := httpGet(t, "http://"+srv.addr+"/nodes")
+	if code != 200 || !strings.Contains(page, "manager, node") || strings.Count(page, "worker, node") != 2 {
+		t.Errorf("the UI's nodes page should show each node's place in the swarm (%d):\n%s", code, page)
+	}
+	srv.must(t, "ops", "down", "storefront")
+	if j := srv.job(t, "shop.storefront"); j.Running != 0 {
+		waitFor(t, "storefront down", 20*time.Second, func() bool { return srv.job(t, "shop.storefront").Running == 0 })
+	}
 }

@@ -182,7 +182,16 @@ func (e *Engine) CreateService(ctx context.Context, s stack.Service) (string, er
 // UpdateService replaces the spec of service id (at version) by s; Swarm
 // rolls it out by its update config.
 func (e *Engine) UpdateService(ctx context.Context, id string, version uint64, s stack.Service) error {
-	_, err := e.c.ServiceUpdate(ctx, id, client.ServiceUpdateOptions{Version: swarm.Version{Index: version}, Spec: serviceSpec(s), EncodedRegistryAuth: e.serviceAuth(s.Image)})
+	spec := serviceSpec(s)
+	if s.Force {
+		si, err := e.c.ServiceInspect(ctx, id, client.ServiceInspectOptions{})
+		if err != nil {
+			return fmt.Errorf("inspect service %s: %w", s.Name, err)
+		}
+		spec.TaskTemplate.ForceUpdate = si.Service.Spec.TaskTemplate.ForceUpdate + 1
+		version = si.Service.Version.Index
+	}
+	_, err := e.c.ServiceUpdate(ctx, id, client.ServiceUpdateOptions{Version: swarm.Version{Index: version}, Spec: spec, EncodedRegistryAuth: e.serviceAuth(s.Image)})
 	if err != nil {
 		return fmt.Errorf("update service %s: %w", s.Name, err)
 	}

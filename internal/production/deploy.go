@@ -212,12 +212,21 @@ func ResolveJob(f *prodspec.File, job string) (string, error) {
 // are created, changed ones recreated, stopped ones started, tasks the
 // version no longer declares removed. Other jobs are not touched.
 func (d *Deployer) Up(ctx context.Context, t Target, job string, rep progress.Reporter) (*Outcome, []string, error) {
+	if OnSwarm(t.File) {
+		return d.onSwarm(ctx, swarmRequest{target: t, job: job, action: "up"}, rep)
+	}
 	return d.converge(ctx, convergeRequest{target: t, job: job, action: "up"}, rep)
 }
 
 // Reload recreates one task (task > 0) or every task of the job with the
 // version's config, whether or not it changed.
 func (d *Deployer) Reload(ctx context.Context, t Target, job string, task int, rep progress.Reporter) (*Outcome, []string, error) {
+	if OnSwarm(t.File) {
+		if task > 0 {
+			return nil, nil, fmt.Errorf("reload of one task is not supported on Docker Swarm: reload the whole job (each task is its own service; Swarm replaces them one by one)")
+		}
+		return d.onSwarm(ctx, swarmRequest{target: t, job: job, action: "reload", force: true}, rep)
+	}
 	return d.converge(ctx, convergeRequest{target: t, job: job, action: "reload", plan: plan.Options{Force: true, KeepOrphans: task > 0}, task: task}, rep)
 }
 
@@ -270,6 +279,9 @@ func (d *Deployer) converge(ctx context.Context, r convergeRequest, rep progress
 
 // Down stops and removes every container of the job on every host.
 func (d *Deployer) Down(ctx context.Context, f *prodspec.File, job string, rep progress.Reporter) (*Outcome, []string, error) {
+	if OnSwarm(f) {
+		return d.onSwarm(ctx, swarmRequest{target: Target{File: f}, job: job, action: "down", down: true}, rep)
+	}
 	start := time.Now()
 	j, err := f.ResolveJob(job)
 	if err != nil {
@@ -319,7 +331,13 @@ func bounded(u *stack.Unit, d time.Duration) *stack.Unit {
 // recorded spec and version), so the job ends either fully on the new
 // version or fully on the old one. Tasks already on the new config are left
 // as they are; tasks the version no longer declares are removed last.
+//
+// On Docker Swarm, Swarm rolls the job's services by their update config
+// (one at a time, stop-first) and rolls a failed one back by itself.
 func (d *Deployer) RollingUpdate(ctx context.Context, t Target, job string, o RollingOptions, rep progress.Reporter) (*Outcome, []string, error) {
+	if OnSwarm(t.File) {
+		return d.onSwarm(ctx, swarmRequest{target: t, job: job, action: "rolling-update"}, rep)
+	}
 	start := time.Now()
 	j, err := t.File.ResolveJob(job)
 	if err != nil {
@@ -509,6 +527,10 @@ func report(rep progress.Reporter, unit string, s progress.Status, text string) 
 // Every host that runs a task must answer first. Containers of jobs the
 // version no longer declares are left alone: `down` removes them.
 func (d *Deployer) UpAll(ctx context.Context, t Target, rep progress.Reporter) (*Outcome, error) {
+	if OnSwarm(t.File) {
+		out, _, err := d.onSwarm(ctx, swarmRequest{target: t, action: "up"}, rep)
+		return out, err
+	}
 	start := time.Now()
 	st, _, err := stackOf(t)
 	if err != nil {

@@ -25,6 +25,8 @@ type Service struct {
 	// Monitor is how long Swarm watches a replaced task before it calls an
 	// update done; a task that fails meanwhile rolls the update back.
 	Monitor time.Duration
+	// Force replaces the task even though nothing changed (reload).
+	Force bool
 }
 
 // ServiceState is a service as the swarm's manager reports it.

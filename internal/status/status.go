@@ -24,12 +24,13 @@ type Node struct {
 	CPUs          int       `json:"cpus,omitempty"`
 	MemoryBytes   int64     `json:"memory_bytes,omitempty"`
 	EngineVersion string    `json:"engine_version,omitempty"`
-	Containers    int       `json:"containers"`    // all containers on the engine
-	Running       int       `json:"running"`       // all running containers on the engine
-	Tasks         int       `json:"tasks"`         // tasks the jobs file places here
-	TasksRunning  int       `json:"tasks_running"` // cjob's containers running here
-	MemoryUsed    int64     `json:"memory_used"`   // by cjob's containers here
-	LatencyMS     int64     `json:"latency_ms"`    // time to answer this look
+	Swarm         string    `json:"swarm,omitempty"` // "manager, node ab12cd34ef56" / "worker, node ..."; "" not in a swarm
+	Containers    int       `json:"containers"`      // all containers on the engine
+	Running       int       `json:"running"`         // all running containers on the engine
+	Tasks         int       `json:"tasks"`           // tasks the jobs file places here
+	TasksRunning  int       `json:"tasks_running"`   // cjob's containers running here
+	MemoryUsed    int64     `json:"memory_used"`     // by cjob's containers here
+	LatencyMS     int64     `json:"latency_ms"`      // time to answer this look
 	Checked       time.Time `json:"checked"`
 }
 
@@ -37,6 +38,20 @@ type Node struct {
 func (n *Node) SetEngine(i stack.EngineInfo) {
 	n.CPUs, n.MemoryBytes, n.EngineVersion = i.CPUs, i.MemoryBytes, i.ServerVersion
 	n.Containers, n.Running = i.Containers, i.Running
+	n.Swarm = ""
+	if i.Swarm.State == "active" {
+		role := "worker"
+		if i.Swarm.Manager {
+			role = "manager"
+		}
+		id := i.Swarm.NodeID
+		if len(id) > 12 {
+			id = id[:12]
+		}
+		n.Swarm = role + ", node " + id
+	} else if i.Swarm.State != "" && i.Swarm.State != "inactive" {
+		n.Swarm = i.Swarm.State
+	}
 }
 
 // Task is one task of a job as an environment holds it.

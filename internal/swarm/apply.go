@@ -324,6 +324,7 @@ func (r *upRunner) wait(ctx context.Context, o *Op, id string, old map[string]bo
 	start := time.Now()
 	deadline := start.Add(r.opts.Run)
 	var last string
+	var rollbackCause *stack.TaskState
 	for {
 		svc, tasks, err := r.c.Manager.ServiceStatus(ctx, id)
 		if err != nil {
@@ -355,7 +356,27 @@ func (r *upRunner) wait(ctx context.Context, o *Op, id string, old map[string]bo
 			}
 		}
 		switch svc.Update {
-		case "rollback_started", "rollback_completed", "rollback_paused":
+		case "rollback_started": // wait until the previous task runs again
+			if text := "Swarm is rolling back: " + svc.UpdateMessage; text != last {
+				r.report(unit, progress.Working, text, nil, "")
+				last = text
+			}
+			if lastFailed != nil {
+				rollbackCause = lastFailed
+			}
+			if time.Now().Before(deadline) {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(r.opts.Poll):
+				}
+				continue
+			}
+			fallthrough
+		case "rollback_completed", "rollback_paused":
+			if lastFailed == nil {
+				lastFailed = rollbackCause
+			}
 			rb := &RolledBackError{Service: s.Name, Message: svc.UpdateMessage}
 			if lastFailed != nil {
 				rb.Task = describe(lastFailed)

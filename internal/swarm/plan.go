@@ -178,10 +178,13 @@ func Reconcile(project string, env stack.Env, manager string, desired []stack.Se
 			o.Action = Create
 		case o.Current.Labels[stack.LabelHash] != s.Labels[stack.LabelHash]:
 			o.Action, o.Cause = Update, changes(o.Current, s)
-		case o.Current.Update == "rollback_completed" || o.Current.Update == "paused" || o.Current.Update == "rollback_paused":
-			// Swarm put the service back on its previous spec (or stopped
-			// half-way): the spec it runs is not the one labelled.
-			o.Action, o.Cause = Update, "Swarm's last update ended "+o.Current.Update+": "+o.Current.UpdateMessage
+		case o.Current.Update == "paused" || o.Current.Update == "rollback_paused":
+			// Swarm stopped half-way: replace the task on the labelled spec.
+			// (A completed rollback needs nothing: Swarm put back the
+			// previous spec with its labels, so the hashes say whether it
+			// is the file's.)
+			o.Action, o.Cause = Update, "Swarm's last update is "+o.Current.Update+": "+o.Current.UpdateMessage
+			o.Service.Force = true
 		}
 		ops = append(ops, o)
 	}

@@ -160,7 +160,7 @@ type Image struct {
 	// Unknown are hosts whose engines did not answer (read-only commands
 	// go on without them).
 	Unknown []string
-	Size  int64
+	Size    int64
 }
 
 // How says where the image comes from, for the plan.
@@ -306,7 +306,10 @@ func Services(st *stack.Stack, images Images) ([]stack.Service, error) {
 		s.ContainerLabels = map[string]string{
 			stack.LabelProject: st.Project, stack.LabelEnv: st.Env.String(), stack.LabelKind: stack.KindTask.String(),
 			stack.LabelKey: u.Key, stack.LabelService: u.Service, stack.LabelJob: u.Job, stack.LabelTask: strconv.Itoa(u.Task),
-			stack.LabelHost: u.Host,
+			stack.LabelHost: u.Host, stack.LabelHash: u.Hash(), stack.LabelSpec: string(spec),
+		}
+		if u.Oneshot {
+			s.ContainerLabels[stack.LabelOneshot] = "true"
 		}
 		s.Labels = map[string]string{
 			stack.LabelProject: st.Project, stack.LabelEnv: st.Env.String(), stack.LabelKey: u.Key, stack.LabelService: u.Service,
