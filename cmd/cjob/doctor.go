@@ -36,7 +36,11 @@ func newDoctor(g *global) *cobra.Command {
 		Long: `Doctor checks the jobs file, the Docker engine (reachable, API version),
 the cjob binary (it must be static to make the host sandbox image), every
 image of the dev stack (present locally, or pullable), the ports the stack
-publishes, and free disk space.`,
+publishes, and free disk space. It says where the engine stands in a
+Docker Swarm (with the commands to make one when the jobs file names
+orchestrator: swarm) and whether the engine's kernel has IPVS, read by a
+one-off container of the host sandbox image with no network: Swarm's
+virtual IPs and routing mesh need IPVS; cjob's swarm orchestrator does not.`,
 		Example: `  cjob doctor
   cjob doctor -f examples/coding/jobs.yml --json`,
 		Args: cobra.NoArgs,

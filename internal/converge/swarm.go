@@ -54,6 +54,9 @@ func PrepareStagingSwarm(ctx context.Context, pool *Pool, f *prodspec.File, src 
 	if err != nil {
 		return nil, err
 	}
+	if err := c.CheckNodes(obs); err != nil {
+		return nil, err
+	}
 	previous := map[string]string{}
 	for _, s := range obs.Services {
 		if h := s.Labels[stack.LabelHost]; h != "" && s.Labels[swarm.LabelPlaced] != "" {

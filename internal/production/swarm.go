@@ -101,6 +101,9 @@ func (d *Deployer) onSwarm(ctx context.Context, r swarmRequest, rep progress.Rep
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := c.CheckNodes(obs); err != nil {
+		return nil, nil, err
+	}
 	units := st.Units
 	var warnings []string
 	if job != "" {

@@ -273,6 +273,18 @@ func (r *upRunner) do(ctx context.Context, o *Op) error {
 			return err
 		}
 	case Update:
+		if o.Recreate {
+			r.report(unit, progress.Working, "Replacing service "+s.Name+" ("+o.Cause+")", nil, "")
+			var err error
+			if err = r.c.Manager.RemoveService(ctx, o.Current.ID); err == nil {
+				id, err = r.c.Manager.CreateService(ctx, s)
+			}
+			if err != nil {
+				r.fail(unit, s.Name, err, "")
+				return err
+			}
+			break
+		}
 		id = o.Current.ID
 		// The version is read now: Swarm's own updates move it.
 		st, tasks, err := r.c.Manager.ServiceStatus(ctx, id)
@@ -386,7 +398,10 @@ func (r *upRunner) wait(ctx context.Context, o *Op, id string, old map[string]bo
 		case "paused":
 			return fmt.Errorf("Swarm paused the update: %s", svc.UpdateMessage)
 		}
-		if lastFailed != nil && (s.Unit.Oneshot || failures >= 3) {
+		if lastFailed != nil && s.Unit.Oneshot {
+			return &taskError{err: fmt.Errorf("task %s", describe(lastFailed)), container: lastFailed.ContainerID}
+		}
+		if lastFailed != nil && failures >= 3 {
 			return &taskError{err: fmt.Errorf("task %s (Swarm restarted it %d times)", describe(lastFailed), failures-1), container: lastFailed.ContainerID}
 		}
 		if pending != "" && time.Since(start) > 15*time.Second {

@@ -288,6 +288,12 @@ func TestUpRollback(t *testing.T) {
 	if e := rep.last("edge.api/1"); e.Status != progress.Failed || e.Text != "Rolled back by Swarm" {
 		t.Errorf("api's last event %+v", e)
 	}
+	if !rep.said("edge.api/1", "Swarm is rolling back: update rolled back due to failure or early termination of task ") {
+		t.Errorf("no event of the rollback under way: %+v", rep.events)
+	}
+	if f.ev.index("rolled back "+svcName("edge.api", 1)) < 0 {
+		t.Error("Up returned before Swarm's rollback completed")
+	}
 	if !slices.Equal(res.Skipped, []string{"edge.worker/1"}) || f.ev.index("update "+svcName("edge.worker", 1)) >= 0 {
 		t.Errorf("skipped %v; the worker must wait for the api", res.Skipped)
 	}
@@ -313,8 +319,25 @@ func TestUpRollback(t *testing.T) {
 	if len(rows) != 2 || rows[0].Service != svcName("edge.api", 1) {
 		t.Fatalf("rows %+v", rows)
 	}
-	if r := rows[0]; r.State != "running" || r.Update != "rollback_completed" || r.Message != "rolled back by Swarm: rollback completed" || r.Restarts != 2 || r.Image != "shop/api:1" || r.Node != "stg-a" {
+	if r := rows[0]; r.State != "running" || r.Update != "rollback_completed" || r.Message != "rolled back by Swarm: rollback completed" || r.Restarts != 1 || r.Image != "shop/api:1" || r.Node != "stg-a" {
 		t.Errorf("row %+v", r)
+	}
+}
+
+// A rollback that does not complete within Run is reported as one, with
+// Swarm's message of the rollback under way.
+func TestUpRollbackStalls(t *testing.T) {
+	f := newFixture(t, 1)
+	f.m.failImage = "shop/api:bad"
+	mustOK(t, f.up(t, newStack(task("edge.api", 1, "web-1", "pool-1", "shop/api:1")), UpOptions{}))
+	f.m.stallRollback = true
+	res := f.up(t, newStack(task("edge.api", 1, "web-1", "pool-1", "shop/api:bad")), UpOptions{Run: 20 * time.Millisecond})
+	var rb *RolledBackError
+	if !errors.As(res.Err(), &rb) || !strings.HasPrefix(rb.Message, "update rolled back due to failure") || rb.Task != "failed: "+failExit {
+		t.Fatalf("Err = %v", res.Err())
+	}
+	if !slices.Equal(res.RolledBack, []string{"edge.api/1"}) {
+		t.Errorf("RolledBack = %v", res.RolledBack)
 	}
 }
 
@@ -337,6 +360,24 @@ func TestUpUpdateReadsVersion(t *testing.T) {
 	}
 	if s := f.m.service(svcName("edge.api", 1)); s.Labels[stack.LabelHash] != p.Ops[0].Service.Labels[stack.LabelHash] {
 		t.Errorf("service not updated: %+v", s)
+	}
+}
+
+// A service whose update Swarm paused half-way is updated again with its
+// unchanged spec, forced so that Swarm replaces the task.
+func TestUpForcedUpdate(t *testing.T) {
+	f := newFixture(t, 1)
+	st := newStack(task("edge.api", 1, "web-1", "pool-1", "shop/api:1"))
+	mustOK(t, f.up(t, st, UpOptions{}))
+	f.m.setUpdate(svcName("edge.api", 1), "paused", "update paused due to failure or early termination of task task2")
+	p := f.plan(t, st)
+	if len(p.Ops) != 1 || p.Ops[0].Action != Update || !p.Ops[0].Service.Force {
+		t.Fatalf("plan:\n%s", p)
+	}
+	mustOK(t, Up(context.Background(), f.c, p, f.src, fast(UpOptions{})))
+	f.ev.before(t, "forced "+svcName("edge.api", 1), "updated "+svcName("edge.api", 1))
+	if p := f.plan(t, st); !p.Empty() {
+		t.Errorf("plan after the forced update:\n%s", p)
 	}
 }
 

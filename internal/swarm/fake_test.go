@@ -77,23 +77,26 @@ func (e *events) before(t *testing.T, a, b string) {
 
 // fakeManager is a swarm's manager. Every ServiceStatus call moves the
 // service's newest task one step: new -> running (complete for a
-// replicated job), or failed when it names failImage (then, for an update,
-// Swarm rolls back: Update rollback_completed and the previous spec runs
-// again; else Swarm starts another task at the next call, unless the
-// service is a job). A running task of an update makes the update
+// replicated job), or failed when it names failImage. A failed task of an
+// update starts Swarm's rollback (Update rollback_started); at the next
+// call the rollback completes (never, with stallRollback): the previous
+// spec, labels included, runs again and Update is rollback_completed.
+// Any other failed task is followed by another at the next call, unless
+// the service is a job. A running task of an update makes the update
 // completed at the next call. A task whose node (the node labelled
 // cjob.host=Service.Node) is missing or down stays pending.
 type fakeManager struct {
-	mu         sync.Mutex
-	ev         *events
-	clock      time.Time // moves one second at every task change
-	seq        int
-	nodes      map[string]*stack.SwarmNode // by ID
-	services   map[string]*fakeService     // by ID
-	failImage  string                      // tasks naming it exit 1
-	stuckImage string                      // tasks naming it stay preparing
-	errs       map[string]error            // by event, e.g. "create NAME", "label NODE"
-	observeErr error
+	mu            sync.Mutex
+	ev            *events
+	clock         time.Time // moves one second at every task change
+	seq           int
+	nodes         map[string]*stack.SwarmNode // by ID
+	services      map[string]*fakeService     // by ID
+	failImage     string                      // tasks naming it exit 1
+	stuckImage    string                      // tasks naming it stay preparing
+	stallRollback bool                        // a rollback Swarm starts never completes
+	errs          map[string]error            // by event, e.g. "create NAME", "label NODE"
+	observeErr    error
 }
 
 type fakeService struct {
@@ -181,6 +184,15 @@ func (m *fakeManager) service(name string) *stack.ServiceState {
 	return &st
 }
 
+// setUpdate sets the state of service name's last update.
+func (m *fakeManager) setUpdate(name, state, message string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.byName(name)
+	s.st.Update, s.st.UpdateMessage = state, message
+	s.st.Version++
+}
+
 // bump changes service name's version as Swarm's own work does.
 func (m *fakeManager) bump(name string) {
 	m.mu.Lock()
@@ -223,13 +235,10 @@ func (m *fakeManager) step(s *fakeService) {
 			t.State, t.Desired, t.Err, t.ExitCode, t.Since = "failed", "shutdown", failExit, 1, m.tick()
 			m.ev.add("failed %s", s.st.Name)
 			if s.st.Update == "updating" && s.prev != nil {
-				// FailureAction rollback: the previous spec runs again.
-				m.ev.add("rollback %s", s.st.Name)
-				s.svc, s.st.Labels, s.st.Image = s.prev.svc, s.prev.st.Labels, s.prev.st.Image
-				s.st.Version++
-				s.st.Update, s.st.UpdateMessage = "rollback_completed", "rollback completed"
-				r := m.addTask(s)
-				r.State, r.Node, r.ContainerID, r.Message = "running", n.ID, "ctr-"+r.ID, "started"
+				// FailureAction rollback: Swarm starts rolling back, and
+				// at the next call the previous spec runs again.
+				s.st.Update, s.st.UpdateMessage = "rollback_started", "update rolled back due to failure or early termination of task "+t.ID
+				m.ev.add("rolling back %s", s.st.Name)
 			}
 		case s.svc.Unit.Oneshot:
 			t.State, t.Message, t.Since = "complete", "finished", m.tick()
@@ -244,9 +253,27 @@ func (m *fakeManager) step(s *fakeService) {
 			m.ev.add("updated %s", s.st.Name)
 		}
 	case "failed":
-		if !s.svc.Unit.Oneshot {
+		switch {
+		case s.st.Update == "rollback_started":
+			if !m.stallRollback {
+				m.completeRollback(s)
+			}
+		case !s.svc.Unit.Oneshot:
 			m.addTask(s) // restart policy any
 		}
+	}
+}
+
+// completeRollback puts the service back on its previous spec, labels
+// included, with a task of it running.
+func (m *fakeManager) completeRollback(s *fakeService) {
+	m.ev.add("rolled back %s", s.st.Name)
+	s.svc, s.st.Labels, s.st.Image = s.prev.svc, s.prev.st.Labels, s.prev.st.Image
+	s.st.Version++
+	s.st.Update, s.st.UpdateMessage = "rollback_completed", "rollback completed"
+	r := m.addTask(s)
+	if n := m.nodeFor(s.svc.Node); n != nil {
+		r.State, r.Node, r.ContainerID, r.Message = "running", n.ID, "ctr-"+r.ID, "started"
 	}
 }
 
@@ -329,6 +356,9 @@ func (m *fakeManager) UpdateService(ctx context.Context, id string, version uint
 	}
 	if version != fs.st.Version {
 		return fmt.Errorf("update service %s: update out of sequence (version %d, now %d)", s.Name, version, fs.st.Version)
+	}
+	if s.Force {
+		m.ev.add("forced %s", s.Name)
 	}
 	fs.prev = &fakeService{st: fs.st, svc: fs.svc}
 	fs.svc = s

@@ -35,6 +35,9 @@ type Op struct {
 	Current *stack.ServiceState // observed (not for Create)
 	Cause   string
 	Needs   []string // service names that must be ready first
+	// Recreate removes the service and creates it again (an update Swarm
+	// refuses, such as a change of mode).
+	Recreate bool
 }
 
 // Name is the op's service name.
@@ -176,8 +179,13 @@ func Reconcile(project string, env stack.Env, manager string, desired []stack.Se
 		switch {
 		case o.Current == nil:
 			o.Action = Create
+		case o.Current.Job != s.Unit.Oneshot:
+			// Swarm cannot change a service's mode: remove, then create.
+			o.Action, o.Cause, o.Recreate = Update, "one-shot changed: the service is replaced", true
 		case o.Current.Labels[stack.LabelHash] != s.Labels[stack.LabelHash]:
-			o.Action, o.Cause = Update, changes(o.Current, s)
+			// Forced: a change Swarm holds outside the task (its update
+			// config) must still replace the task, as the hash says.
+			o.Action, o.Cause, o.Service.Force = Update, changes(o.Current, s), true
 		case o.Current.Update == "paused" || o.Current.Update == "rollback_paused":
 			// Swarm stopped half-way: replace the task on the labelled spec.
 			// (A completed rollback needs nothing: Swarm put back the

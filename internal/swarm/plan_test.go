@@ -63,14 +63,15 @@ func reconcileCase(t *testing.T) (*Plan, []stack.Service) {
 	want := services(t, st, images)
 
 	// What the swarm runs: the api as desired; the cache as desired but
-	// rolled back by Swarm; the worker with other env on pool-1; static
-	// with the previous build; two services no longer in the file.
+	// with Swarm's last update paused half-way; the worker with other env
+	// on pool-1; static with the previous build; two services no longer
+	// in the file.
 	oldWorker := task("edge.worker", 1, "web-1", "pool-1", "shop/api:dev")
 	oldWorker.Spec.Env = []string{"PORT=8080", "QUEUE=default"}
 	oldStatic := task("edge.static", 1, "web-1", "pool-3", "shop/static:dev")
 	was := services(t, newStack(oldWorker, oldStatic), Images{"shop/api:dev": images["shop/api:dev"], "shop/static:dev": {Name: "shop/static:dev", ID: "sha256:1111111111111111"}})
-	rolled := observed(want["edge.cache/1"], "id-cache")
-	rolled.Update, rolled.UpdateMessage = "rollback_completed", "rollback completed"
+	paused := observed(want["edge.cache/1"], "id-cache")
+	paused.Update, paused.UpdateMessage = "paused", "update paused due to failure or early termination of task x1"
 	obs := &stack.SwarmObserved{
 		Nodes: []stack.SwarmNode{
 			{ID: "node-1", Hostname: "stg-a", State: "ready", Labels: map[string]string{stack.LabelNode: "pool-1"}},
@@ -79,7 +80,7 @@ func reconcileCase(t *testing.T) (*Plan, []stack.Service) {
 		},
 		Services: []stack.ServiceState{
 			observed(want["edge.api/1"], "id-api"),
-			rolled,
+			paused,
 			observed(was["edge.worker/1"], "id-worker"),
 			observed(was["edge.static/1"], "id-static"),
 			{ID: "id-old", Name: "shop-staging-edge-old-1", Labels: map[string]string{stack.LabelKey: "edge.old/1"}},
@@ -150,9 +151,15 @@ func TestReconcile(t *testing.T) {
 	for _, o := range p.Ops {
 		switch o.Name() {
 		case svcName("edge.cache", 1):
-			if !strings.Contains(o.Cause, "rollback_completed") || !strings.Contains(o.Cause, "rollback completed") || o.Current.ID != "id-cache" {
-				t.Errorf("cache: cause %q", o.Cause)
+			if o.Cause != "Swarm's last update is paused: update paused due to failure or early termination of task x1" || o.Current.ID != "id-cache" || !o.Service.Force {
+				t.Errorf("cache: cause %q, force %v", o.Cause, o.Service.Force)
 			}
+		default: // every update replaces the task, even for a change only Swarm holds
+			if (o.Action == Update) != o.Service.Force {
+				t.Errorf("%s: %s, forced %v", o.Name(), o.Action, o.Service.Force)
+			}
+		}
+		switch o.Name() {
 		case svcName("edge.worker", 1):
 			if o.Cause != "moved pool-1 -> pool-2; env QUEUE changed" {
 				t.Errorf("worker: cause %q", o.Cause)
@@ -174,9 +181,13 @@ func TestReconcile(t *testing.T) {
 func TestReconcileUpdateStates(t *testing.T) {
 	s := services(t, newStack(task("edge.api", 1, "web-1", "pool-1", "a:1")), nil)["edge.api/1"]
 	nodes := []stack.SwarmNode{{ID: "node-1", Labels: map[string]string{stack.LabelNode: "pool-1"}}}
+	// A completed rollback put back the previous spec with its labels:
+	// the hash says whether that is the file's, so with the same hash
+	// there is nothing to do. A paused update or rollback stopped
+	// half-way: the task is replaced (forced, as the spec is unchanged).
 	for update, want := range map[string]Action{
 		"": None, "completed": None, "updating": None, "rollback_started": None,
-		"rollback_completed": Update, "paused": Update, "rollback_paused": Update,
+		"rollback_completed": None, "paused": Update, "rollback_paused": Update,
 	} {
 		cur := observed(s, "id-1")
 		cur.Update, cur.UpdateMessage = update, "msg"
@@ -185,8 +196,11 @@ func TestReconcileUpdateStates(t *testing.T) {
 			t.Errorf("update state %q: %+v, want %s", update, p.Ops, want)
 			continue
 		}
-		if want == Update && p.Ops[0].Cause != "Swarm's last update ended "+update+": msg" {
-			t.Errorf("update state %q: cause %q", update, p.Ops[0].Cause)
+		if want == Update && (p.Ops[0].Cause != "Swarm's last update is "+update+": msg" || !p.Ops[0].Service.Force) {
+			t.Errorf("update state %q: cause %q, force %v", update, p.Ops[0].Cause, p.Ops[0].Service.Force)
+		}
+		if want == None && p.Ops[0].Service.Force {
+			t.Errorf("update state %q: forced", update)
 		}
 		if want == None && !p.Empty() {
 			t.Errorf("update state %q: plan not empty:\n%s", update, p)

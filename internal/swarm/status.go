@@ -24,7 +24,8 @@ type Row struct {
 	Since   string `json:"since"`  // when the task entered it
 	Update  string `json:"update"` // Swarm's last update: updating, completed, rollback_completed, ...
 	Message string `json:"message,omitempty"`
-	// Restarts counts the service's tasks that ended before the current one.
+	// Restarts counts the service's tasks that failed (Swarm started
+	// another each time).
 	Restarts int `json:"restarts"`
 }
 
@@ -90,8 +91,12 @@ func Rows(obs *stack.SwarmObserved, now time.Time) ([]Row, []NodeRow) {
 				row.Node = n.Hostname
 				row.Message = "node " + n.Hostname + " is " + n.State + "; Swarm runs its tasks again when it is back"
 			}
-			row.Restarts = len(ts) - 1
-			if t.State == "running" {
+			for _, x := range ts {
+				if failedStates[x.State] {
+					row.Restarts++
+				}
+			}
+			if t.State == "running" && n.State == "ready" {
 				running[t.Node]++
 			}
 		}
@@ -146,6 +151,7 @@ func Down(ctx context.Context, c *Cluster, project string, env stack.Env, volume
 	if err != nil {
 		return 0, err
 	}
+	removed := 0
 	for _, s := range obs.Services {
 		unit := s.Labels[stack.LabelKey]
 		if unit == "" {
@@ -154,8 +160,9 @@ func Down(ctx context.Context, c *Cluster, project string, env stack.Env, volume
 		rep.Report(progress.Event{Unit: unit, Status: progress.Working, Text: "Removing service " + s.Name})
 		if err := c.Manager.RemoveService(ctx, s.ID); err != nil {
 			rep.Report(progress.Event{Unit: unit, Status: progress.Failed, Text: "Remove failed", Err: err})
-			return 0, err
+			return removed, err
 		}
+		removed++
 		rep.Report(progress.Event{Unit: unit, Status: progress.Done, Text: "Removed"})
 	}
 	deadline := time.Now().Add(2 * time.Minute)

@@ -128,6 +128,26 @@ func managerAddr(i stack.SwarmInfo, fallback string) string {
 	return fallback
 }
 
+// CheckNodes says which of the cluster's hosts are not nodes of the swarm
+// its manager reports (a host in a swarm of its own).
+func (c *Cluster) CheckNodes(obs *stack.SwarmObserved) error {
+	known := map[string]bool{}
+	for _, n := range obs.Nodes {
+		known[n.ID] = true
+	}
+	var strays []string
+	for _, h := range sortedKeys(c.NodeID) {
+		if !known[c.NodeID[h]] {
+			strays = append(strays, h)
+		}
+	}
+	if len(strays) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s in another swarm than the one %s manages: run `docker swarm leave --force` there, then `docker swarm join --token TOKEN %s:2377` (the token: `docker swarm join-token worker` on %s)",
+		ErrNotSwarm, strings.Join(strays, ", "), c.ManagerHost, c.Address[c.ManagerHost], c.ManagerHost)
+}
+
 // ServiceName is the Swarm service of a task's container name: dots become
 // dashes (service names are DNS labels), at most 63 characters.
 func ServiceName(container string) string {
@@ -183,7 +203,6 @@ func (im *Image) How() string {
 		parts = append(parts, "pulled by "+strings.Join(im.Pull, ", ")+" from its registry")
 	}
 	if len(im.Unknown) > 0 {
-		sort.Strings(im.Unknown)
 		parts = append(parts, "not known on "+strings.Join(im.Unknown, ", ")+" (its engine does not answer)")
 	}
 	if im.ID != "" {
@@ -231,9 +250,11 @@ func ResolveImages(ctx context.Context, c *Cluster, st *stack.Stack, src Source)
 				continue
 			}
 			id, err := e.ImageID(ctx, name)
-			if err == nil && id == "" && im.Local != "" {
-				// The node may hold the same image under another name.
-				id, err = e.ImageID(ctx, im.Local)
+			if err == nil && id != im.Local && im.Local != "" {
+				// The node may hold this machine's image under another name.
+				if lid, lerr := e.ImageID(ctx, im.Local); lerr == nil && lid != "" {
+					id = lid
+				}
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", h, err)
@@ -259,6 +280,7 @@ func ResolveImages(ctx context.Context, c *Cluster, st *stack.Stack, src Source)
 				im.Pull = append(im.Pull, h)
 			}
 		}
+		sort.Strings(im.Unknown)
 		if len(im.Pull) > 0 {
 			im.ID = "" // a pulled image's ID is not known before the pull: name it
 		}
@@ -342,7 +364,8 @@ func Hash(s stack.Service) string {
 	_ = json.NewEncoder(h).Encode(struct {
 		Unit, Node, Image string
 		Monitor           time.Duration
-	}{s.Unit.Hash(), s.Node, s.Image, s.Monitor})
+		Health            *stack.Check // a command check is the container's healthcheck
+	}{s.Unit.Hash(), s.Node, s.Image, s.Monitor, s.Unit.Health})
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -202,15 +203,15 @@ func TestServicesLabels(t *testing.T) {
 	wantContainer := map[string]string{
 		stack.LabelProject: "shop", stack.LabelEnv: "staging", stack.LabelKind: "task", stack.LabelKey: "edge.api/1",
 		stack.LabelService: "edge", stack.LabelJob: "edge.api", stack.LabelTask: "1", stack.LabelHost: "web-1",
-		stack.LabelVersion: "41",
+		stack.LabelVersion: "41", stack.LabelHash: api.Hash(), stack.LabelSpec: s.Labels[stack.LabelSpec],
 	}
 	if diff := cmp.Diff(wantContainer, s.ContainerLabels); diff != "" {
 		t.Errorf("container labels (-want +got):\n%s", diff)
 	}
 
 	m := svcs[1]
-	if m.Labels[stack.LabelOneshot] != "true" || m.Monitor != 5*time.Second {
-		t.Errorf("one-shot service: labels %v, monitor %s", m.Labels, m.Monitor)
+	if m.Labels[stack.LabelOneshot] != "true" || m.ContainerLabels[stack.LabelOneshot] != "true" || m.Monitor != 5*time.Second {
+		t.Errorf("one-shot service: labels %v, container labels %v, monitor %s", m.Labels, m.ContainerLabels, m.Monitor)
 	}
 	if _, ok := s.Labels[stack.LabelOneshot]; ok {
 		t.Errorf("service api has %s", stack.LabelOneshot)
@@ -449,9 +450,23 @@ func TestResolveImagesErrors(t *testing.T) {
 		t.Errorf("source error: %v", err)
 	}
 
-	f = newFixture(t, 2)
-	_, err = ResolveImages(context.Background(), f.c, newStack(task("edge.api", 1, "web-1", "pool-9", "x:1")), f.src)
-	if err == nil || !strings.Contains(err.Error(), "host pool-9 has no engine") {
-		t.Errorf("unknown host: %v", err)
+}
+
+// A host whose engine does not answer (no engine in the cluster) is not
+// known to hold anything: nothing is copied to it nor pulled by it.
+func TestResolveImagesUnknownHost(t *testing.T) {
+	f := newFixture(t, 2)
+	st := newStack(task("edge.api", 1, "web-1", "pool-9", "x:1"), task("edge.api", 2, "web-2", "pool-1", "x:1"))
+	f.nodes["pool-1"].images["x:1"] = "sha256:abc"
+	images, err := ResolveImages(context.Background(), f.c, st, f.src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := images["x:1"]
+	if !slices.Equal(im.Unknown, []string{"pool-9"}) || len(im.Copy)+len(im.Pull) != 0 || im.ID != "sha256:abc" {
+		t.Errorf("image %+v", im)
+	}
+	if want := "on pool-1; not known on pool-9 (its engine does not answer); services name it by ID abc (no registry asked)"; im.How() != want {
+		t.Errorf("How = %q\n   want %q", im.How(), want)
 	}
 }
