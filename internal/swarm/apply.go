@@ -439,6 +439,9 @@ func describe(t *stack.TaskState) string {
 	} else if t.Message != "" {
 		s += ": " + t.Message
 	}
+	if strings.Contains(t.Err, "bind source path does not exist") {
+		s += " (Swarm does not make a missing host folder, as docker run does: create it on the node, or use a named volume)"
+	}
 	return s
 }
 
