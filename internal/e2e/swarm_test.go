@@ -17,7 +17,7 @@ import (
 
 // startSwarm starts a pool of n engines and makes them one swarm: the
 // first initialises it, the others join as workers.
-func startSwarm(t *testing.T, name, subnet string, n int) *pooltest.Pool {
+func startSwarm(t testing.TB, name, subnet string, n int) *pooltest.Pool {
 	t.Helper()
 	pool := pooltest.Start(t, pooltest.Options{Name: name, Hosts: n, Subnet: subnet,
 		Images: []string{"coding/web:1.0.0", "coding/api:1.0.0", "coding/cache:1.0.0", "coding/migrate:1.0.0"}})
@@ -40,7 +40,7 @@ func startSwarm(t *testing.T, name, subnet string, n int) *pooltest.Pool {
 // shopFile is the staging test's stack: a storefront calling an API
 // calling a data store (with a one-shot migration before the API), each
 // on its own production host, pinned to one node each.
-func shopFile(t *testing.T, dir string, pool *pooltest.Pool, apiImage string) string {
+func shopFile(t testing.TB, dir string, pool *pooltest.Pool, apiImage string) string {
 	t.Helper()
 	var hosts strings.Builder
 	for _, h := range pool.Hosts {
