@@ -55,6 +55,7 @@ bench: build
 	bash examples/coding/build-images.sh >/dev/null
 	COMPOSE=$${COMPOSE:-$$(bash scripts/compose-v5.sh || true)} $(GO) run ./cmd/cjob-bench -n $(or $(N),50) -hosts $(or $(HOSTS),10) -rounds $(or $(ROUNDS),3)
 	COMPOSE=$${COMPOSE:-$$(bash scripts/compose-v5.sh || true)} $(GO) run ./cmd/cjob-bench -onboard examples/coding/jobs.yml -rounds $(or $(ROUNDS),3)
+	$(GO) test -run '^$$' -bench StagingOrchestrators -benchtime $(or $(ROUNDS),3)x -timeout 30m ./internal/e2e/
 
 # Screenshots of every UI page under docs/screenshots, from the browser
 # tests (needs chromium).

@@ -182,6 +182,9 @@ func TestStagingSwarm(t *testing.T) {
 				t.Errorf("no container of %s on %s: %v %s", job, node, err, out)
 			}
 		}
+		if r := mustCjob(t, "staging", "logs", "-f", file, "core.api"); !strings.Contains(r.stdout, "core.api/1") || !strings.Contains(r.stdout, "GET /healthz 200") {
+			t.Errorf("staging logs of a Swarm task:\n%s", r)
+		}
 		for _, n := range ps.Nodes {
 			if n.State != "ready" || n.Host != n.Hostname {
 				t.Errorf("node %+v: want ready, labelled cjob.host=%s", n, n.Hostname)

@@ -494,8 +494,9 @@ func (n *fakeNode) RemoveVolume(ctx context.Context, name string) error {
 // that many calls.
 type observingNode struct {
 	*fakeNode
-	linger int
-	calls  int
+	linger  int
+	calls   int
+	removed []string
 }
 
 func (n *observingNode) Observe(ctx context.Context, proj string, e stack.Env, network string) (*stack.Observed, error) {
@@ -508,6 +509,15 @@ func (n *observingNode) Observe(ctx context.Context, proj string, e stack.Env, n
 		o.Containers = append(o.Containers, &stack.Container{ID: "ctr", Name: "lingering", State: stack.StateRunning})
 	}
 	return o, nil
+}
+
+// Remove removes a lingering container (Down does, after a while).
+func (n *observingNode) Remove(ctx context.Context, id string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.linger = 0
+	n.removed = append(n.removed, id)
+	return nil
 }
 
 // fakeSource is this machine's engine.

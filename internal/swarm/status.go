@@ -165,10 +165,14 @@ func Down(ctx context.Context, c *Cluster, project string, env stack.Env, volume
 		removed++
 		rep.Report(progress.Event{Unit: unit, Status: progress.Done, Text: "Removed"})
 	}
-	deadline := time.Now().Add(2 * time.Minute)
+	// Swarm's agents stop the containers; one whose node was away and is
+	// back may take long to hear of it: after a while cjob removes what is
+	// left of services that no longer exist itself.
+	start := time.Now()
 	for _, h := range sortedKeys(c.Engines) {
 		e, ok := c.Engines[h].(interface {
 			Observe(ctx context.Context, project string, env stack.Env, network string) (*stack.Observed, error)
+			Remove(ctx context.Context, id string) error
 		})
 		if !ok {
 			continue
@@ -178,12 +182,22 @@ func Down(ctx context.Context, c *Cluster, project string, env stack.Env, volume
 			if err != nil || len(o.Containers) == 0 {
 				break
 			}
-			if time.Now().After(deadline) {
-				return len(obs.Services), fmt.Errorf("%s still has %d containers of %s/%s 2 minutes after their services were removed", h, len(o.Containers), project, env)
+			if time.Since(start) > 20*time.Second {
+				for _, ct := range o.Containers {
+					if ct.Labels[stack.LabelSwarmService] == "" {
+						continue
+					}
+					if err := e.Remove(ctx, ct.ID); err != nil {
+						return removed, fmt.Errorf("%s: %d containers of %s/%s left after their services were removed: %w", h, len(o.Containers), project, env, err)
+					}
+				}
+			}
+			if time.Since(start) > 2*time.Minute {
+				return removed, fmt.Errorf("%s still has %d containers of %s/%s 2 minutes after their services were removed", h, len(o.Containers), project, env)
 			}
 			select {
 			case <-ctx.Done():
-				return len(obs.Services), ctx.Err()
+				return removed, ctx.Err()
 			case <-time.After(250 * time.Millisecond):
 			}
 		}
@@ -196,9 +210,9 @@ func Down(ctx context.Context, c *Cluster, project string, env stack.Env, volume
 		unit := "volume " + v.Name
 		if err := e.RemoveVolume(ctx, v.Name); err != nil {
 			rep.Report(progress.Event{Unit: unit, Status: progress.Failed, Text: "Remove failed on " + v.Engine, Err: err})
-			return len(obs.Services), err
+			return removed, err
 		}
 		rep.Report(progress.Event{Unit: unit, Status: progress.Done, Text: "Removed from " + v.Engine})
 	}
-	return len(obs.Services), nil
+	return removed, nil
 }
