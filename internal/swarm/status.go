@@ -182,7 +182,17 @@ func Down(ctx context.Context, c *Cluster, project string, env stack.Env, volume
 			if err != nil || len(o.Containers) == 0 {
 				break
 			}
-			if time.Since(start) > 20*time.Second {
+			running := 0
+			for _, ct := range o.Containers {
+				if ct.State == stack.StateRunning {
+					running++
+				}
+			}
+			// Stopped ones Swarm removes only when it reaps its task
+			// history: their services are gone, so cjob removes them now
+			// (and, after a while, running ones a node that was away
+			// still holds).
+			if running == 0 || time.Since(start) > 20*time.Second {
 				for _, ct := range o.Containers {
 					if ct.Labels[stack.LabelSwarmService] == "" {
 						continue
