@@ -182,7 +182,7 @@ func TestStagingSwarm(t *testing.T) {
 				t.Errorf("no container of %s on %s: %v %s", job, node, err, out)
 			}
 		}
-		if r := mustCjob(t, "staging", "logs", "--file", file, "core.api"); !strings.Contains(r.stdout, "core.api/1") || !strings.Contains(r.stdout, "GET /healthz 200") {
+		if r := mustCjob(t, "staging", "logs", "--jobs", file, "core.api"); !strings.Contains(r.stdout, "core.api/1") || !strings.Contains(r.stdout, "GET /healthz 200") {
 			t.Errorf("staging logs of a Swarm task:\n%s", r)
 		}
 		for _, n := range ps.Nodes {
