@@ -55,19 +55,11 @@ func PoolHosts(f *prodspec.File) ([]*prodspec.Host, error) {
 // the connections fl holds. Every unreachable host is named in the error.
 // The caller owns fl and closes it.
 func DialPool(ctx context.Context, fl *fleet.Fleet, f *prodspec.File) (*Pool, error) {
-	hosts, err := PoolHosts(f)
-	if err != nil {
-		return nil, err
+	p, err := dialPool(ctx, fl, f)
+	if err == nil && p.Unreachable != nil {
+		return nil, p.Unreachable
 	}
-	var names []string
-	for _, h := range hosts {
-		names = append(names, h.Name)
-	}
-	set, errs := fl.Connect(ctx, f, names)
-	if len(errs) > 0 {
-		return nil, &PoolError{Hosts: errs, Of: len(hosts)}
-	}
-	return &Pool{Set: set}, nil
+	return p, err
 }
 
 // DialPoolPartial is DialPool for reads that can do without some hosts
@@ -75,6 +67,10 @@ func DialPool(ctx context.Context, fl *fleet.Fleet, f *prodspec.File) (*Pool, er
 // that do not answer are left out and named in Pool.Unreachable. It fails
 // only when no host answers.
 func DialPoolPartial(ctx context.Context, fl *fleet.Fleet, f *prodspec.File) (*Pool, error) {
+	return dialPool(ctx, fl, f)
+}
+
+func dialPool(ctx context.Context, fl *fleet.Fleet, f *prodspec.File) (*Pool, error) {
 	hosts, err := PoolHosts(f)
 	if err != nil {
 		return nil, err

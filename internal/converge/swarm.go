@@ -27,18 +27,7 @@ type SwarmPrepared struct {
 // Cluster finds the swarm the pool's engines form (one of them manages
 // it, every one is a node of it).
 func (p *Pool) Cluster(ctx context.Context) (*swarm.Cluster, error) {
-	engines := map[string]swarm.NodeEngine{}
-	managers := map[string]swarm.Manager{}
-	address := map[string]string{}
-	for name, m := range p.Set {
-		ne, ok := m.Engine.(swarm.NodeEngine)
-		mg, ok2 := m.Engine.(swarm.Manager)
-		if !ok || !ok2 {
-			return nil, fmt.Errorf("pool host %s: its engine connection does not speak the Swarm API", name)
-		}
-		engines[name], managers[name], address[name] = ne, mg, m.Address
-	}
-	return swarm.Connect(ctx, engines, managers, address)
+	return swarm.FromFleet(ctx, p.Set)
 }
 
 // PrepareStagingSwarm places production's hosts on the pool's nodes as

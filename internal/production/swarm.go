@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cjob/cjob/internal/fleet"
 	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/stack"
 	"github.com/cjob/cjob/internal/swarm"
@@ -48,22 +47,7 @@ func (d *Deployer) cluster(ctx context.Context, f *prodspec.File) (*swarm.Cluste
 	if len(missing) > 0 {
 		return nil, missing
 	}
-	return clusterOf(ctx, set)
-}
-
-func clusterOf(ctx context.Context, set fleet.Set) (*swarm.Cluster, error) {
-	engines := map[string]swarm.NodeEngine{}
-	managers := map[string]swarm.Manager{}
-	address := map[string]string{}
-	for name, m := range set {
-		ne, ok := m.Engine.(swarm.NodeEngine)
-		mg, ok2 := m.Engine.(swarm.Manager)
-		if !ok || !ok2 {
-			return nil, fmt.Errorf("host %s: its engine connection does not speak the Swarm API", name)
-		}
-		engines[name], managers[name], address[name] = ne, mg, m.Address
-	}
-	return swarm.Connect(ctx, engines, managers, address)
+	return swarm.FromFleet(ctx, set)
 }
 
 // swarmRequest is one change of production on the swarm.

@@ -32,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cjob/cjob/internal/fleet"
 	"github.com/cjob/cjob/internal/stack"
 )
 
@@ -70,6 +71,23 @@ type Cluster struct {
 	Engines     map[string]NodeEngine // by host name
 	NodeID      map[string]string     // host name -> node ID
 	Address     map[string]string     // host name -> the address checks dial
+}
+
+// FromFleet is Connect over a fleet's connected hosts (their engines speak
+// both NodeEngine and Manager).
+func FromFleet(ctx context.Context, set fleet.Set) (*Cluster, error) {
+	engines := map[string]NodeEngine{}
+	managers := map[string]Manager{}
+	address := map[string]string{}
+	for name, m := range set {
+		ne, ok := m.Engine.(NodeEngine)
+		mg, ok2 := m.Engine.(Manager)
+		if !ok || !ok2 {
+			return nil, fmt.Errorf("host %s: its engine connection does not speak the Swarm API", name)
+		}
+		engines[name], managers[name], address[name] = ne, mg, m.Address
+	}
+	return Connect(ctx, engines, managers, address)
 }
 
 // ErrNotSwarm means the environment's engines are not (all) one swarm.
