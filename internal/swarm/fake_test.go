@@ -497,6 +497,7 @@ type observingNode struct {
 	linger  int
 	calls   int
 	removed []string
+	stopped []string
 }
 
 func (n *observingNode) Observe(ctx context.Context, proj string, e stack.Env, network string) (*stack.Observed, error) {
@@ -506,12 +507,21 @@ func (n *observingNode) Observe(ctx context.Context, proj string, e stack.Env, n
 	o := &stack.Observed{}
 	if n.linger > 0 {
 		n.linger--
-		o.Containers = append(o.Containers, &stack.Container{ID: "ctr", Name: "lingering", State: stack.StateRunning})
+		o.Containers = append(o.Containers, &stack.Container{ID: "ctr", Name: "lingering", State: stack.StateRunning,
+			Labels: map[string]string{stack.LabelSwarmService: "shop-staging-edge-db-1"}})
 	}
 	return o, nil
 }
 
-// Remove removes a lingering container (Down does, after a while).
+// Stop stops a lingering container (Down does, gracefully).
+func (n *observingNode) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.stopped = append(n.stopped, id)
+	return nil
+}
+
+// Remove removes a lingering container (Down does, once stopped).
 func (n *observingNode) Remove(ctx context.Context, id string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()

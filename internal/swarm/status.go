@@ -2,9 +2,11 @@ package swarm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cjob/cjob/internal/progress"
@@ -165,52 +167,57 @@ func Down(ctx context.Context, c *Cluster, project string, env stack.Env, volume
 		removed++
 		rep.Report(progress.Event{Unit: unit, Status: progress.Done, Text: "Removed"})
 	}
-	// Swarm's agents stop the containers; one whose node was away and is
-	// back may take long to hear of it: after a while cjob removes what is
-	// left of services that no longer exist itself.
-	start := time.Now()
+	// Swarm's agents stop the containers when they hear of it (seconds
+	// later; a node that was away, later still) and keep the stopped ones
+	// with their task history. Their services are gone, so cjob stops each
+	// itself, gracefully (the job's stop timeout), and removes it: the
+	// ports and volumes are free when down returns.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
 	for _, h := range sortedKeys(c.Engines) {
 		e, ok := c.Engines[h].(interface {
 			Observe(ctx context.Context, project string, env stack.Env, network string) (*stack.Observed, error)
+			Stop(ctx context.Context, id string, timeout time.Duration) error
 			Remove(ctx context.Context, id string) error
 		})
 		if !ok {
 			continue
 		}
-		for {
-			o, err := e.Observe(ctx, project, env, "")
-			if err != nil || len(o.Containers) == 0 {
-				break
-			}
-			running := 0
-			for _, ct := range o.Containers {
-				if ct.State == stack.StateRunning {
-					running++
-				}
-			}
-			// Stopped ones Swarm removes only when it reaps its task
-			// history: their services are gone, so cjob removes them now
-			// (and, after a while, running ones a node that was away
-			// still holds).
-			if running == 0 || time.Since(start) > 20*time.Second {
-				for _, ct := range o.Containers {
-					if ct.Labels[stack.LabelSwarmService] == "" {
-						continue
-					}
-					if err := e.Remove(ctx, ct.ID); err != nil {
-						return removed, fmt.Errorf("%s: %d containers of %s/%s left after their services were removed: %w", h, len(o.Containers), project, env, err)
-					}
-				}
-			}
-			if time.Since(start) > 2*time.Minute {
-				return removed, fmt.Errorf("%s still has %d containers of %s/%s 2 minutes after their services were removed", h, len(o.Containers), project, env)
-			}
-			select {
-			case <-ctx.Done():
-				return removed, ctx.Err()
-			case <-time.After(250 * time.Millisecond):
-			}
+		o, err := e.Observe(ctx, project, env, "")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", h, err))
+			continue
 		}
+		for _, ct := range o.Containers {
+			if ct.Labels[stack.LabelSwarmService] == "" {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var err error
+				if ct.State == stack.StateRunning {
+					timeout := 10 * time.Second
+					if spec, ok := ct.Spec(); ok && spec.StopTimeout > 0 {
+						timeout = spec.StopTimeout
+					}
+					err = e.Stop(ctx, ct.ID, timeout)
+				}
+				if err == nil {
+					err = e.Remove(ctx, ct.ID)
+				}
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("%s: %w", h, err))
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return removed, fmt.Errorf("the services are removed, but not all of their containers: %w", errors.Join(errs...))
 	}
 	for _, v := range volumes {
 		e := c.Engines[v.Engine]

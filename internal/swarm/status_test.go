@@ -159,8 +159,8 @@ func TestDown(t *testing.T) {
 	if f.m.service("blog-staging-edge-api-1") == nil {
 		t.Error("another project's service removed")
 	}
-	if slow.calls != 2 {
-		t.Errorf("pool-2 observed %d times, want until its containers are gone (2)", slow.calls)
+	if slow.calls != 1 || !slices.Equal(slow.stopped, []string{"ctr"}) || !slices.Equal(slow.removed, []string{"ctr"}) {
+		t.Errorf("pool-2 observed %d times, stopped %v, removed %v: want its container stopped and removed", slow.calls, slow.stopped, slow.removed)
 	}
 	if !slices.Equal(f.nodes["pool-2"].volumes, []string{"shop-staging-data"}) || !slices.Equal(f.nodes["pool-1"].volumes, []string{"shop-staging-logs"}) {
 		t.Errorf("volumes removed: pool-1 %v, pool-2 %v", f.nodes["pool-1"].volumes, f.nodes["pool-2"].volumes)
