@@ -24,7 +24,7 @@ type UpOptions struct {
 	// Run bounds how long a task may take to run (scheduled, image
 	// there, started): 3 minutes when zero. Health has its own deadline.
 	Run  time.Duration
-	Poll time.Duration // how often the manager is asked; 250 ms when zero
+	Poll time.Duration // how often the manager is asked; 100 ms when zero
 }
 
 // Failure is one service that did not come up.
@@ -113,7 +113,7 @@ func Up(ctx context.Context, c *Cluster, p *Plan, src Source, opts UpOptions) *R
 		r.opts.Run = 3 * time.Minute
 	}
 	if r.opts.Poll == 0 {
-		r.opts.Poll = 250 * time.Millisecond
+		r.opts.Poll = 100 * time.Millisecond
 	}
 	if r.opts.Probe == nil {
 		r.opts.Probe = health.Probe
