@@ -139,7 +139,7 @@ func newStagingUp(g *global) *cobra.Command {
 				return fmt.Errorf("staging up: %w; run `cjob staging up` again to converge", err)
 			}
 			return nil
-		}, swarmVerb{fn: swarmUp(&mode)}),
+		}, swarmVerb{fn: swarmUp(&mode, &force, &push)}),
 	}
 	c.Flags().IntVar(&parallel, "parallel", 16, "engine calls in flight at once")
 	c.Flags().Var(&mode, "progress", "progress output: auto, live, plain, json or quiet")

@@ -57,11 +57,21 @@ func withSwarm(cmd *cobra.Command, g *global, f *prodspec.File, pool *converge.P
 
 var _ swarm.Source = (*engine.Engine)(nil)
 
-func swarmUp(mode *progress.Mode) swarmFn {
+func swarmUp(mode *progress.Mode, force, push *bool) swarmFn {
 	return func(cmd *cobra.Command, pool *converge.Pool, prep *converge.SwarmPrepared) error {
 		start := time.Now()
 		out := cmd.OutOrStdout()
 		f := prep.File
+		if *push {
+			fmt.Fprintln(cmd.ErrOrStderr(), "note: --push is not needed on Docker Swarm: cjob copies the images the nodes lack from this machine's engine (`cjob staging plan` says which)")
+		}
+		if *force {
+			for _, o := range prep.Plan.Ops {
+				if o.Action == swarm.None {
+					o.Action, o.Cause, o.Service.Force = swarm.Update, "--force-recreate", true
+				}
+			}
+		}
 		if prep.Plan.Empty() {
 			fmt.Fprintf(out, "Nothing to do: %d services of %s/%s on Docker Swarm (%d nodes) are up to date (%s)\n",
 				len(prep.Plan.Ops), f.Project, stack.Staging, len(pool.Names()), converge.Elapsed(time.Since(start)))
