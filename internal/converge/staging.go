@@ -117,6 +117,9 @@ func (p *Pool) Observe(ctx context.Context, project string) (*stack.Observed, er
 type StagingPrepared struct {
 	Prepared
 	Placement *placement.Placement
+	// Swarm is the swarm's plan when the pool runs on Docker Swarm (then
+	// Plan is nil and Observed is the containers Swarm runs).
+	Swarm *SwarmPrepared
 }
 
 // PrepareStaging places production's hosts on the pool, rewrites, observes

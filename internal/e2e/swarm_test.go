@@ -214,6 +214,19 @@ func TestStagingSwarm(t *testing.T) {
 		}
 	})
 
+	t.Run("staging UI", func(t *testing.T) {
+		p := startUI(t, "staging", "ui", "-f", file)
+		code, page := httpGet(t, p.base+"/services")
+		for _, job := range []string{"shop.storefront", "core.api", "data.store"} {
+			if !strings.Contains(page, `data-job="`+job+`" data-state="ok" data-running="1"`) {
+				t.Errorf("the staging UI should show %s running (%d):\n%s", job, code, page)
+			}
+		}
+		if _, nodes := httpGet(t, p.base+"/nodes"); !strings.Contains(nodes, "manager, node") || strings.Count(nodes, "worker, node") != 2 {
+			t.Errorf("the staging UI's nodes page should show the swarm:\n%s", nodes)
+		}
+	})
+
 	t.Run("second up changes nothing", func(t *testing.T) {
 		r := mustCjob(t, "staging", "up", "-f", file)
 		if !strings.Contains(r.stdout, "Nothing to do: 4 services") {

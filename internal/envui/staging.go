@@ -16,6 +16,7 @@ import (
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/stack"
+	"github.com/cjob/cjob/internal/swarm"
 	"github.com/cjob/cjob/internal/status"
 	"github.com/cjob/cjob/internal/ui"
 	"github.com/cjob/cjob/prodspec"
@@ -95,12 +96,59 @@ func (s *Staging) prepare(ctx context.Context) (*prodspec.File, *converge.Pool, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if f.Orchestrator(stack.Staging.String()) == prodspec.OrchestratorSwarm {
+		// On Docker Swarm: the swarm's plan, and the containers Swarm runs
+		// (they carry cjob's labels) for the jobs' states.
+		sp, err := converge.PrepareStagingSwarm(ctx, pool, f, nil)
+		if err != nil {
+			s.drop()
+			return nil, nil, nil, err
+		}
+		obs, err := pool.Observe(ctx, f.Project)
+		if err != nil {
+			s.drop()
+			return nil, nil, nil, err
+		}
+		return f, pool, &converge.StagingPrepared{Prepared: converge.Prepared{File: f, Rewrite: sp.Rewrite, Observed: obs}, Placement: sp.Placement, Swarm: sp}, nil
+	}
 	prep, err := converge.PrepareStaging(ctx, pool, f, plan.Options{})
 	if err != nil {
 		s.drop()
 		return nil, nil, nil, err
 	}
 	return f, pool, prep, nil
+}
+
+// actSwarm runs up, down or reload of one job on Docker Swarm.
+func (s *Staging) actSwarm(ctx context.Context, a ui.Action, f *prodspec.File, prep *converge.SwarmPrepared, job string, rep progress.Reporter) ui.Result {
+	start := time.Now()
+	var keep []*swarm.Op
+	for _, o := range prep.Plan.Ops {
+		mine := (o.Current != nil && o.Current.Labels[stack.LabelJob] == job) || (o.Action != swarm.Remove && o.Service.Unit.Job == job)
+		if !mine {
+			continue
+		}
+		switch a.Verb {
+		case "down":
+			if o.Current == nil {
+				continue
+			}
+			o.Action, o.Cause = swarm.Remove, "down from the web UI"
+		case "reload":
+			if o.Current != nil && o.Action == swarm.None {
+				o.Action, o.Cause, o.Service.Force = swarm.Update, "reload", true
+			}
+		default:
+			if o.Action == swarm.Remove {
+				continue
+			}
+		}
+		o.Needs = nil
+		keep = append(keep, o)
+	}
+	prep.Plan.Ops = keep
+	res := swarm.Up(ctx, prep.Cluster, prep.Plan, nil, swarm.UpOptions{Reporter: rep})
+	return s.finish(a, outcome{project: f.Project, target: job, start: start, res: converge.AsApplied(res)})
 }
 
 // Snapshot is the pool now: every job's tasks where placement put them,
@@ -218,6 +266,12 @@ func (s *Staging) Act(ctx context.Context, a ui.Action, rep progress.Reporter) u
 		return ui.Result{Message: err.Error()}
 	}
 	job := j.FullName()
+	if prep.Swarm != nil {
+		if a.Verb != "up" && a.Verb != "down" && a.Verb != "reload" {
+			return ui.Result{Message: "no action " + a.Verb + " here"}
+		}
+		return s.actSwarm(ctx, a, f, prep.Swarm, job, rep)
+	}
 	switch a.Verb {
 	case "up", "down", "reload":
 		// The job's volumes, on the engines its tasks run on.
