@@ -409,6 +409,52 @@ environments:
 		return j.State == "ok" && len(j.Versions) == 1 && j.Versions[0] == 2
 	})
 
+	// A broken image (on the nodes, not in a registry): Swarm rolls task 1
+	// back, task 2 is never touched; `rollback` then pushes version 2's
+	// definition again as a new version.
+	bdir := t.TempDir()
+	os.WriteFile(filepath.Join(bdir, "Dockerfile"), []byte("FROM coding/api:1.0.0\nENTRYPOINT [\"/demo\", \"healthcheck\", \"http://127.0.0.1:1/\"]\n"), 0o644)
+	if out, err := exec.Command("docker", "build", "-q", "-t", "e2e-pswarm/api:broken", bdir).CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rmi", "e2e-pswarm/api:broken").Run() })
+	tar := filepath.Join(bdir, "broken.tar")
+	if out, err := exec.Command("docker", "save", "-o", tar, "e2e-pswarm/api:broken").CombinedOutput(); err != nil {
+		t.Fatalf("save: %v\n%s", err, out)
+	}
+	for _, h := range pool.Hosts {
+		if out, err := pool.Docker(h.Name, "load", "-i", tar); err != nil {
+			t.Fatalf("load on %s: %v\n%s", h.Name, err, out)
+		}
+	}
+	good := srv.job(t, "core.api")
+	data, _ := os.ReadFile(file)
+	os.WriteFile(file, []byte(strings.Replace(string(data), "image: coding/api:1.0.0", "image: e2e-pswarm/api:broken", 1)), 0o644)
+	srv.must(t, "ops", "push", "-f", file, "-m", "broken api")
+	r = srv.as(t, "ops", token, "rolling-update", "api", "--progress", "plain")
+	t.Logf("rolling-update onto a broken image on Swarm:\n%s", r)
+	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "Swarm rolled the update back") || strings.Contains(r.stderr, "core.api/2  Updating") {
+		t.Errorf("the rolling update should fail at task 1, rolled back by Swarm, task 2 untouched:\n%s", r)
+	}
+	waitFor(t, "api back on version 2", 30*time.Second, func() bool {
+		j := srv.job(t, "core.api")
+		return j.Running == 2 && len(j.Versions) == 1 && j.Versions[0] == 2
+	})
+	if j := srv.job(t, "core.api"); j.Tasks[1].ID != good.Tasks[1].ID {
+		t.Errorf("task 2 was replaced although task 1 failed first: %+v", j.Tasks[1])
+	}
+	if !hasEvent(srv.events(t), "rolling-update", "", "core.api") {
+		t.Errorf("no rolling-update event")
+	}
+	r = srv.must(t, "ops", "rollback", "api", "--to", "2", "--progress", "plain")
+	waitFor(t, "api rolled back to version 2's definition", 30*time.Second, func() bool {
+		j := srv.job(t, "core.api")
+		return j.State == "ok" && j.Running == 2
+	})
+	if h := srv.must(t, "reader", "history", "-n", "1").stdout; !strings.Contains(h, "version 4") {
+		t.Errorf("rollback should push version 4:\n%s\n%s", r, h)
+	}
+
 	// Nodes: every host, its place in the swarm.
 	r = srv.must(t, "reader", "status", "--json")
 	var st struct {

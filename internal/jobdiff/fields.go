@@ -213,7 +213,8 @@ func summary(prefix, name, sort string, es []entry) entry {
 // fileEntries returns the fields of a file other than its jobs and hosts:
 // project, registry, dns_suffix, vars.NAME and the environments,
 // environments.ENV.exclude, .jobs.JOB.image, .jobs.JOB.command,
-// .jobs.JOB.env.KEY, .jobs.JOB.memory, .pool and .pin.HOST. An environment
+// .jobs.JOB.env.KEY, .jobs.JOB.memory, .pool, .pin.HOST, .extra_hosts and
+// .orchestrator. An environment
 // or a job patch that is empty is one entry, "{}", so that adding or
 // removing it shows.
 func fileEntries(f *prodspec.File) []entry {
@@ -224,7 +225,7 @@ func fileEntries(f *prodspec.File) []entry {
 	l.env("vars.", "3 ", f.Vars)
 	for name, e := range f.Environments {
 		p, s := "environments."+name, "4 "+name+"\x00"
-		if len(e.Exclude) == 0 && len(e.Jobs) == 0 && len(e.Pool) == 0 && len(e.Pin) == 0 && e.ExtraHosts == nil {
+		if len(e.Exclude) == 0 && len(e.Jobs) == 0 && len(e.Pool) == 0 && len(e.Pin) == 0 && e.ExtraHosts == nil && e.Orchestrator == "" {
 			l.plain(p, s, "{}")
 			continue
 		}
@@ -232,6 +233,7 @@ func fileEntries(f *prodspec.File) []entry {
 		if e.ExtraHosts != nil {
 			l.plain(p+".extra_hosts", s+"5", boolText(*e.ExtraHosts))
 		}
+		l.plain(p+".orchestrator", s+"6", e.Orchestrator)
 		for job, jp := range e.Jobs {
 			jp2, js := p+".jobs."+job, s+"1 "+job+"\x00"
 			if jp.Image == nil && jp.Command == nil && len(jp.Env) == 0 && jp.Memory == nil {

@@ -208,7 +208,7 @@ func TestFieldsCovered(t *testing.T) {
 		{prodspec.Task{}, []string{"Index", "Host", "Env", "Pos"}},
 		{prodspec.Volume{}, []string{"Source", "Target", "ReadOnly"}},
 		{prodspec.Health{}, []string{"HTTP", "TCP", "Cmd", "Interval", "Timeout", "Retries", "StartPeriod"}},
-		{prodspec.Environment{}, []string{"Name", "Exclude", "Jobs", "Pool", "Pin", "ExtraHosts", "Pos"}},
+		{prodspec.Environment{}, []string{"Name", "Exclude", "Jobs", "Pool", "Pin", "ExtraHosts", "Orchestrator", "Pos"}},
 		{prodspec.JobPatch{}, []string{"Image", "Command", "Env", "Memory", "Pos"}},
 	} {
 		typ := reflect.TypeOf(tc.v)
