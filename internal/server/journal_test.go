@@ -117,6 +117,42 @@ func TestHostAndTaskEvents(t *testing.T) {
 	eng.SetDown(false)
 	f.srv.kickPoll()
 	waitFor(t, "app-1 reachable again", 10*time.Second, func() bool { return has("host app-1", "reachable", "answers again") })
+
+	// A task that stops while its host is away (an engine restarted
+	// across a poll that found it down) is told when the host is back.
+	if err := eng.Start(ctx, "srvtest-core-api-1"); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.kickPoll()
+	time.Sleep(300 * time.Millisecond) // a poll sees it running
+	f.srv.kickPoll()
+	time.Sleep(300 * time.Millisecond)
+	eng.SetDown(true)
+	f.srv.kickPoll()
+	count := func() int {
+		evs, _ := f.st.Events(ctx, store.EventFilter{})
+		n := 0
+		for _, e := range evs {
+			if e.Target == "core.api" && e.Result == "stopped" {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "a poll with app-1 down", 10*time.Second, func() bool {
+		evs, _ := f.st.Events(ctx, store.EventFilter{})
+		n := 0
+		for _, e := range evs {
+			if e.Target == "host app-1" && e.Result == "unreachable" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	eng.Kill("srvtest-core-api-1", 143)
+	eng.SetDown(false)
+	f.srv.kickPoll()
+	waitFor(t, "the task stopped while app-1 was away recorded", 10*time.Second, func() bool { return count() == 2 && has("core.api", "stopped", "Exited (143)") })
 }
 
 // TestActionNotJournaled: an action whose journal entry cannot be written

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -168,7 +169,10 @@ func (s *Server) pollLoop(ctx context.Context) {
 	t := time.NewTicker(s.o.PollInterval)
 	defer t.Stop()
 	down := map[string]bool{}
-	var prev *production.Snapshot
+	// Each host's containers at the last poll that reached it: a host
+	// restarted between two polls, one of which found it down, still has
+	// its stopped tasks told.
+	seen := map[string][]*stack.Container{}
 	var pruned time.Time
 	for {
 		if s.o.KeepEvents > 0 && time.Since(pruned) > time.Hour {
@@ -190,8 +194,8 @@ func (s *Server) pollLoop(ctx context.Context) {
 			}
 			down[n.Name] = !n.Reachable
 		}
-		s.taskChanges(ctx, prev, snap)
-		prev = snap
+		s.taskChanges(ctx, seen, snap)
+		remember(seen, snap)
 		select {
 		case <-ctx.Done():
 			return
@@ -201,12 +205,29 @@ func (s *Server) pollLoop(ctx context.Context) {
 	}
 }
 
-// taskChanges records the tasks that ran at the last periodic poll and do
-// not now, on a host that answers, while no action of cjob's was running
-// on their job: a crash, an engine restarted under them, someone's docker
-// stop.
-func (s *Server) taskChanges(ctx context.Context, prev, now *production.Snapshot) {
-	if prev == nil || prev.Observed == nil || now.Observed == nil {
+// remember keeps, for each host the poll reached, its containers.
+func remember(seen map[string][]*stack.Container, snap *production.Snapshot) {
+	if snap.Observed == nil {
+		return
+	}
+	for _, n := range snap.Nodes {
+		if n.Reachable {
+			seen[n.Name] = nil
+		}
+	}
+	for _, c := range snap.Observed.Containers {
+		if _, ok := seen[c.Engine]; ok {
+			seen[c.Engine] = append(seen[c.Engine], c)
+		}
+	}
+}
+
+// taskChanges records the tasks that ran when their host was last reached
+// and do not now, on a host that answers, while no action of cjob's was
+// running on their job: a crash, an engine restarted under them, someone's
+// docker stop.
+func (s *Server) taskChanges(ctx context.Context, seen map[string][]*stack.Container, now *production.Snapshot) {
+	if len(seen) == 0 || now.Observed == nil {
 		return
 	}
 	reachable := map[string]bool{}
@@ -219,7 +240,11 @@ func (s *Server) taskChanges(ctx context.Context, prev, now *production.Snapshot
 			current[c.Engine+"|"+c.Key()] = c
 		}
 	}
-	for _, c := range prev.Observed.Containers {
+	var before []*stack.Container
+	for _, h := range slices.Sorted(maps.Keys(seen)) {
+		before = append(before, seen[h]...)
+	}
+	for _, c := range before {
 		job := c.Labels[stack.LabelJob]
 		if c.State != stack.StateRunning || job == "" || !reachable[c.Engine] {
 			continue
