@@ -16,8 +16,8 @@ import (
 	"github.com/cjob/cjob/internal/plan"
 	"github.com/cjob/cjob/internal/progress"
 	"github.com/cjob/cjob/internal/stack"
-	"github.com/cjob/cjob/internal/swarm"
 	"github.com/cjob/cjob/internal/status"
+	"github.com/cjob/cjob/internal/swarm"
 	"github.com/cjob/cjob/internal/ui"
 	"github.com/cjob/cjob/prodspec"
 )
