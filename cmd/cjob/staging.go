@@ -28,7 +28,12 @@ networking, as in production. Every production host name is written into
 each container's /etc/hosts, pointing at the pool host that carries it, so
 production's addresses work unchanged. Placement respects memory, keeps
 hosts that share a port apart, spreads a job's tasks, honours pins, and
-moves nothing that need not move.`,
+moves nothing that need not move.
+
+With environments.staging.orchestrator: swarm, the pool's engines are one
+Docker Swarm and Swarm runs the tasks: each task a service on the node
+labelled cjob.host=<pool host>, created in dependency order and gated on
+health, updated stop-first and rolled back by Swarm (docs/swarm.md).`,
 		Example: `  cjob staging plan
   cjob staging up
   cjob staging ps
