@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -341,65 +339,17 @@ func ipvsCheck(feats map[string]bool, err error) check {
 	return c
 }
 
-// kernelEngine is what engineKernel needs of an engine.
-type kernelEngine interface {
-	sandbox.ImageMaker
-	Create(ctx context.Context, r stack.CreateRequest) (string, error)
-	Start(ctx context.Context, id string) error
-	Inspect(ctx context.Context, id, networkName string) (stack.Status, error)
-	Logs(ctx context.Context, id string, tail string, follow bool, timestamps bool, w io.Writer) error
-	Remove(ctx context.Context, id string) error
-}
-
-var _ kernelEngine = (*engine.Engine)(nil)
-
 // engineKernel asks the engine's kernel what it has loaded: a one-off
 // container of the host sandbox image, with no network, runs `cjob-sandbox
 // kernel` (a container sees its host's kernel in /sys and /proc); its log
 // is read and the container removed. Nothing needs a route to it.
-func engineKernel(ctx context.Context, eng kernelEngine) (map[string]bool, error) {
-	ref, err := sandbox.Ensure(ctx, eng)
+func engineKernel(ctx context.Context, eng sandbox.Runner) (map[string]bool, error) {
+	code, out, err := sandbox.Run(ctx, eng, "cjob-doctor-kernel", map[string]string{"cjob.doctor": "kernel"}, []string{"kernel"}, false)
 	if err != nil {
 		return nil, err
 	}
-	id, err := eng.Create(ctx, stack.CreateRequest{
-		Name:    "cjob-doctor-kernel-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		Spec:    stack.Spec{Image: ref, Command: []string{"kernel"}},
-		Labels:  map[string]string{"cjob.doctor": "kernel"},
-		Network: "none",
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = eng.Remove(rctx, id)
-	}()
-	if err := eng.Start(ctx, id); err != nil {
-		return nil, err
-	}
-	var st stack.Status
-	for {
-		if st, err = eng.Inspect(ctx, id, ""); err != nil {
-			return nil, err
-		}
-		if st.State != stack.StateRunning && st.State != stack.StateCreated {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("cjob-sandbox kernel did not finish: %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	var b bytes.Buffer
-	if err := eng.Logs(ctx, id, "all", false, false, &b); err != nil {
-		return nil, err
-	}
-	out := strings.TrimSpace(b.String())
-	if st.State != stack.StateExited || st.ExitCode != 0 {
-		return nil, fmt.Errorf("cjob-sandbox kernel ended %s with code %d: %s", st.State, st.ExitCode, out)
+	if code != 0 {
+		return nil, fmt.Errorf("cjob-sandbox kernel ended exited with code %d: %s", code, out)
 	}
 	feats := parseKernel(out)
 	if _, ok := feats["ipvs"]; !ok {

@@ -190,6 +190,10 @@ func (w Waiter) waitInside(ctx context.Context, u *stack.Unit, id string) (strin
 	}
 }
 
+// CheckFailure is the reason `cjob-sandbox wait` gave for a check that
+// did not pass, from its output.
+func CheckFailure(out string, c *stack.Check) string { return lastLine(out, c) }
+
 // lastLine is the reason cjob-sandbox wait gave ("FAIL TARGET: why").
 func lastLine(out string, c *stack.Check) string {
 	out = strings.TrimSpace(out)

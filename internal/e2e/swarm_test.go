@@ -234,6 +234,18 @@ func TestStagingSwarm(t *testing.T) {
 		}
 	})
 
+	t.Run("no route to the nodes", func(t *testing.T) {
+		// As a laptop meets a remote swarm: only the engines' APIs are in
+		// reach. Health is checked from each node, through its engine.
+		r := cjobVia(t, []string{"unshare", "-n"}, "staging", "up", "--force-recreate", "-f", file, "--progress", "plain")
+		if r.code != 0 || !strings.Contains(r.stderr, "checking health on "+api.Name+" through its engine") {
+			t.Errorf("up under unshare -n:\n%s", r)
+		}
+		if r := cjobVia(t, []string{"unshare", "-n"}, "staging", "up", "-f", file); r.code != 0 || !strings.Contains(r.stdout, "Nothing to do") {
+			t.Errorf("a second up under unshare -n:\n%s", r)
+		}
+	})
+
 	t.Run("broken image rolled back by Swarm", func(t *testing.T) {
 		// Built on this machine only: cjob copies it to the API's node.
 		bdir := t.TempDir()

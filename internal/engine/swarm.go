@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
+	"github.com/cjob/cjob/internal/sandbox"
 	"github.com/cjob/cjob/internal/stack"
 )
 
@@ -304,3 +305,5 @@ func (e *Engine) serviceAuth(ref string) string {
 	}
 	return a
 }
+
+var _ sandbox.Runner = (*Engine)(nil)

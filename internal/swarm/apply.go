@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"net"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/cjob/cjob/internal/apply"
 	"github.com/cjob/cjob/internal/health"
 	"github.com/cjob/cjob/internal/progress"
+	"github.com/cjob/cjob/internal/sandbox"
 	"github.com/cjob/cjob/internal/stack"
 )
 
@@ -83,6 +88,9 @@ type upRunner struct {
 	rep  progress.Reporter
 	mu   sync.Mutex
 	res  *Result
+	// noRoute is set once a check from here found no route to a host:
+	// the rest are made through the nodes' engines.
+	noRoute atomic.Bool
 }
 
 func (r *upRunner) report(unit string, st progress.Status, text string, err error, detail string) {
@@ -445,9 +453,12 @@ func describe(t *stack.TaskState) string {
 	return s
 }
 
-// healthy checks the task's HTTP or TCP health from this machine at its
-// host's address until it passes or the check's deadline; a command check
-// is Swarm's own (the task runs only once it passes).
+// healthy checks the task's HTTP or TCP health until it passes or the
+// check's deadline: from this machine at its host's address while that
+// host is in reach; else (this machine reaches only the engines' APIs: a
+// laptop, a remote engine) from the node itself, by a one-off `cjob-sandbox
+// wait` container in the node's network. A command check is Swarm's own
+// (the task runs only once it passes).
 func (r *upRunner) healthy(ctx context.Context, s stack.Service, t *stack.TaskState) error {
 	c := s.Unit.Health
 	if c == nil || len(c.Cmd) > 0 || s.Unit.Oneshot {
@@ -458,8 +469,17 @@ func (r *upRunner) healthy(ctx context.Context, s stack.Service, t *stack.TaskSt
 	deadline := time.Now().Add(health.Deadline(c))
 	var err error
 	for attempt := 0; ; attempt++ {
+		if r.noRoute.Load() {
+			return r.healthyOnNode(ctx, s, t)
+		}
 		if err = r.opts.Probe(ctx, c, addr); err == nil {
 			return nil
+		}
+		if noRoute(err) {
+			if _, ok := r.c.Engines[s.Node].(sandbox.Runner); ok {
+				r.noRoute.Store(true)
+				continue
+			}
 		}
 		if time.Now().After(deadline) {
 			return &taskError{err: fmt.Errorf("running but not healthy within %s: %v", health.Deadline(c), err), container: t.ContainerID}
@@ -470,4 +490,29 @@ func (r *upRunner) healthy(ctx context.Context, s stack.Service, t *stack.TaskSt
 		case <-time.After(health.Backoff(attempt, c.Interval)):
 		}
 	}
+}
+
+// noRoute says whether a check's error means this machine cannot reach
+// the host at all (rather than: nothing answers there yet).
+func noRoute(err error) bool {
+	var ne net.Error
+	return errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH) ||
+		(errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, context.Canceled))
+}
+
+// healthyOnNode waits for the check from the task's node: one container of
+// the sandbox image in the node's network runs `cjob-sandbox wait` against
+// 127.0.0.1 until the check passes or its deadline.
+func (r *upRunner) healthyOnNode(ctx context.Context, s stack.Service, t *stack.TaskState) error {
+	c := s.Unit.Health
+	r.report(s.Unit.Key, progress.Working, "Running; checking health on "+s.Node+" through its engine", nil, "")
+	eng := r.c.Engines[s.Node].(sandbox.Runner)
+	code, out, err := sandbox.Run(ctx, eng, "cjob-check-"+s.Name, map[string]string{"cjob.check": s.Name}, apply.WaitCommand(c)[1:], true)
+	if err != nil {
+		return fmt.Errorf("check on %s through its engine: %w", s.Node, err)
+	}
+	if code != 0 {
+		return &taskError{err: fmt.Errorf("running but not healthy within %s: %s", health.Deadline(c), apply.CheckFailure(out, c)), container: t.ContainerID}
+	}
+	return nil
 }
