@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cjob/cjob/internal/apply"
 	"github.com/cjob/cjob/internal/converge"
 	"github.com/cjob/cjob/internal/engine"
 	"github.com/cjob/cjob/internal/progress"
@@ -80,11 +79,7 @@ func swarmUp(mode *progress.Mode, force, push *bool) swarmFn {
 		rep := progress.New(cmd.ErrOrStderr(), *mode)
 		res := swarm.Up(cmd.Context(), prep.Cluster, prep.Plan, prep.Source, swarm.UpOptions{Reporter: rep})
 		rep.Close()
-		var failures []apply.Failure
-		for _, fl := range res.Failures {
-			failures = append(failures, apply.Failure{Subject: fl.Unit, Err: fl.Err, LogTail: fl.Detail})
-		}
-		printFailures(out, failures, res.Skipped)
+		printFailures(out, res.Applied().Failures, res.Skipped)
 		fmt.Fprintf(out, "\n%s/%s on Docker Swarm: %s in %s\n\n", f.Project, stack.Staging, prep.Plan.Summary(), converge.Elapsed(time.Since(start)))
 		printStagingURLs(out, prep.Rewrite.Stack)
 		if err := res.Err(); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/cjob/cjob/internal/apply"
 	"github.com/cjob/cjob/internal/placement"
 	"github.com/cjob/cjob/internal/rewrite"
 	"github.com/cjob/cjob/internal/stack"
@@ -72,16 +71,6 @@ func PrepareStagingSwarm(ctx context.Context, pool *Pool, f *prodspec.File, src 
 	res.SortNotes()
 	p := swarm.Reconcile(f.Project, stack.Staging, c.ManagerHost, svcs, obs, c.NodeID, images)
 	return &SwarmPrepared{File: f, Rewrite: res, Placement: pl, Cluster: c, Observed: obs, Services: svcs, Plan: p}, nil
-}
-
-// AsApplied is a swarm run's result in apply's terms, for the surfaces
-// that report both orchestrators alike (the staging UI).
-func AsApplied(r *swarm.Result) *apply.Result {
-	out := &apply.Result{Done: len(r.Done), Skipped: r.Skipped}
-	for _, f := range r.Failures {
-		out.Failures = append(out.Failures, apply.Failure{Subject: f.Unit, Err: f.Err, LogTail: f.Detail})
-	}
-	return out
 }
 
 func swarmMode(s stack.Service) string {

@@ -97,6 +97,7 @@ func fromService(s swarm.Service) stack.ServiceState {
 	out := stack.ServiceState{
 		ID: s.ID, Name: s.Spec.Name, Version: s.Version.Index, Labels: s.Spec.Labels,
 		Job: s.Spec.Mode.ReplicatedJob != nil, Created: s.CreatedAt, Updated: s.UpdatedAt, Previous: s.PreviousSpec != nil,
+		ForceUpdate: s.Spec.TaskTemplate.ForceUpdate,
 	}
 	if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil {
 		out.Image = cs.Image
@@ -180,19 +181,16 @@ func (e *Engine) CreateService(ctx context.Context, s stack.Service) (string, er
 	return r.ID, nil
 }
 
-// UpdateService replaces the spec of service id (at version) by s; Swarm
-// rolls it out by its update config.
-func (e *Engine) UpdateService(ctx context.Context, id string, version uint64, s stack.Service) error {
+// UpdateService replaces the spec of service cur (at cur.Version) by s;
+// Swarm rolls it out by its update config. s.Force bumps the spec's
+// force-update counter, so the task is replaced even when nothing else
+// changed.
+func (e *Engine) UpdateService(ctx context.Context, cur stack.ServiceState, s stack.Service) error {
 	spec := serviceSpec(s)
 	if s.Force {
-		si, err := e.c.ServiceInspect(ctx, id, client.ServiceInspectOptions{})
-		if err != nil {
-			return fmt.Errorf("inspect service %s: %w", s.Name, err)
-		}
-		spec.TaskTemplate.ForceUpdate = si.Service.Spec.TaskTemplate.ForceUpdate + 1
-		version = si.Service.Version.Index
+		spec.TaskTemplate.ForceUpdate = cur.ForceUpdate + 1
 	}
-	_, err := e.c.ServiceUpdate(ctx, id, client.ServiceUpdateOptions{Version: swarm.Version{Index: version}, Spec: spec, EncodedRegistryAuth: e.serviceAuth(s.Image)})
+	_, err := e.c.ServiceUpdate(ctx, cur.ID, client.ServiceUpdateOptions{Version: swarm.Version{Index: cur.Version}, Spec: spec, EncodedRegistryAuth: e.serviceAuth(s.Image)})
 	if err != nil {
 		return fmt.Errorf("update service %s: %w", s.Name, err)
 	}

@@ -148,7 +148,7 @@ func (s *Staging) actSwarm(ctx context.Context, a ui.Action, f *prodspec.File, p
 	}
 	prep.Plan.Ops = keep
 	res := swarm.Up(ctx, prep.Cluster, prep.Plan, nil, swarm.UpOptions{Reporter: rep})
-	return s.finish(a, outcome{project: f.Project, target: job, start: start, res: converge.AsApplied(res)})
+	return s.finish(a, outcome{project: f.Project, target: job, start: start, res: res.Applied()})
 }
 
 // Snapshot is the pool now: every job's tasks where placement put them,

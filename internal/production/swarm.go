@@ -81,6 +81,24 @@ func (d *Deployer) onSwarm(ctx context.Context, r swarmRequest, rep progress.Rep
 	if err != nil {
 		return nil, nil, err
 	}
+	out := &Outcome{Job: job, Action: r.action, Version: t.Version}
+	units := st.Units
+	var warnings []string
+	if job == "" {
+		out.Job = "*"
+	} else {
+		units = JobUnits(st, job)
+		warnings = notesFor(notes, job)
+	}
+	if r.down {
+		n, err := swarm.DownJob(ctx, c, t.File.Project, Env, job, rep)
+		out.Changed, out.Elapsed = n, time.Since(start)
+		if err != nil {
+			out.Failures = append(out.Failures, err.Error())
+			return out, warnings, fmt.Errorf("down %s: %w", job, err)
+		}
+		return out, warnings, nil
+	}
 	obs, err := c.Manager.SwarmObserve(ctx, t.File.Project, Env)
 	if err != nil {
 		return nil, nil, err
@@ -88,32 +106,8 @@ func (d *Deployer) onSwarm(ctx context.Context, r swarmRequest, rep progress.Rep
 	if err := c.CheckNodes(obs); err != nil {
 		return nil, nil, err
 	}
-	units := st.Units
-	var warnings []string
 	if job != "" {
-		units = JobUnits(st, job)
-		warnings = notesFor(notes, job)
 		obs = jobServices(obs, job)
-	}
-	out := &Outcome{Job: job, Action: r.action, Version: t.Version}
-	if job == "" {
-		out.Job = "*"
-	}
-	if r.down {
-		for _, s := range obs.Services {
-			report(rep, s.Labels[stack.LabelKey], progress.Working, "Removing service "+s.Name)
-			if err := c.Manager.RemoveService(ctx, s.ID); err != nil {
-				out.Failures = append(out.Failures, s.Name+": "+err.Error())
-				continue
-			}
-			report(rep, s.Labels[stack.LabelKey], progress.Done, "Removed")
-			out.Changed++
-		}
-		out.Elapsed = time.Since(start)
-		if len(out.Failures) > 0 {
-			return out, warnings, fmt.Errorf("down %s: %s", job, firstLine(out.Failures))
-		}
-		return out, warnings, nil
 	}
 	sub := subStack(st, units)
 	images, err := swarm.ResolveImages(ctx, c, sub, nil)
@@ -157,16 +151,7 @@ func (d *Deployer) onSwarm(ctx context.Context, r swarmRequest, rep progress.Rep
 	}
 	res := swarm.Up(ctx, c, p, nil, swarm.UpOptions{Reporter: rep, Probe: d.Probe})
 	out.Changed = len(res.Done)
-	for _, f := range res.Failures {
-		s := f.Unit + ": " + f.Err.Error()
-		if f.Detail != "" {
-			s += "\n" + indent(f.Detail)
-		}
-		out.Failures = append(out.Failures, s)
-	}
-	for _, s := range res.Skipped {
-		out.Failures = append(out.Failures, s+": skipped, a dependency failed")
-	}
+	out.Failures = failures(res.Applied())
 	out.RolledBack = len(res.RolledBack) > 0
 	out.Elapsed = time.Since(start)
 	if err := res.Err(); err != nil {

@@ -43,7 +43,8 @@ type ServiceState struct {
 	UpdateMessage string
 	Created       time.Time
 	Updated       time.Time
-	Previous      bool // Swarm holds the spec before the last update (a rollback target)
+	Previous      bool   // Swarm holds the spec before the last update (a rollback target)
+	ForceUpdate   uint64 // the spec's force-update counter: one more replaces the tasks unchanged
 }
 
 // TaskState is one of a service's tasks.

@@ -48,6 +48,16 @@ type Result struct {
 	RolledBack []string // units Swarm put back on their previous spec
 }
 
+// Applied is the result in apply's terms, for what reports both
+// orchestrators alike (the CLI's failures, the server's outcomes, the UI).
+func (r *Result) Applied() *apply.Result {
+	out := &apply.Result{Done: len(r.Done), Skipped: r.Skipped}
+	for _, f := range r.Failures {
+		out.Failures = append(out.Failures, apply.Failure{Subject: f.Unit, Err: f.Err, LogTail: f.Detail})
+	}
+	return out
+}
+
 // Err is nil when every op succeeded, else every failure.
 func (r *Result) Err() error {
 	if len(r.Failures) == 0 {
@@ -294,16 +304,15 @@ func (r *upRunner) do(ctx context.Context, o *Op) error {
 			break
 		}
 		id = o.Current.ID
-		// The version is read now: Swarm's own updates move it.
+		// Read now: Swarm's own updates move the version, and the tasks
+		// running before tell the new one apart.
 		st, tasks, err := r.c.Manager.ServiceStatus(ctx, id)
 		if err == nil {
 			for _, t := range tasks {
 				old[t.ID] = true
 			}
-			o.Current.Version = st.Version
-
 			r.report(unit, progress.Working, "Updating service "+s.Name+" ("+o.Cause+")", nil, "")
-			err = r.c.Manager.UpdateService(ctx, id, o.Current.Version, s)
+			err = r.c.Manager.UpdateService(ctx, st, s)
 		}
 		if err != nil {
 			r.fail(unit, s.Name, err, "")

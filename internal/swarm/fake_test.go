@@ -344,7 +344,8 @@ func (m *fakeManager) CreateService(ctx context.Context, s stack.Service) (strin
 	return fs.st.ID, nil
 }
 
-func (m *fakeManager) UpdateService(ctx context.Context, id string, version uint64, s stack.Service) error {
+func (m *fakeManager) UpdateService(ctx context.Context, cur stack.ServiceState, s stack.Service) error {
+	id, version := cur.ID, cur.Version
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.record("update %s", s.Name); err != nil {

@@ -146,6 +146,15 @@ func ago(now, t time.Time) string {
 // answers (their ports free, their volumes unused); with volumes, it then
 // removes those named volumes from the nodes that hold them.
 func Down(ctx context.Context, c *Cluster, project string, env stack.Env, volumes []stack.Volume, rep progress.Reporter) (int, error) {
+	return down(ctx, c, project, env, "", volumes, rep)
+}
+
+// DownJob is Down for the services of one job (volumes are kept).
+func DownJob(ctx context.Context, c *Cluster, project string, env stack.Env, job string, rep progress.Reporter) (int, error) {
+	return down(ctx, c, project, env, job, nil, rep)
+}
+
+func down(ctx context.Context, c *Cluster, project string, env stack.Env, job string, volumes []stack.Volume, rep progress.Reporter) (int, error) {
 	if rep == nil {
 		rep = progress.New(nil, progress.Quiet)
 	}
@@ -154,7 +163,12 @@ func Down(ctx context.Context, c *Cluster, project string, env stack.Env, volume
 		return 0, err
 	}
 	removed := 0
+	gone := map[string]bool{} // service names
 	for _, s := range obs.Services {
+		if job != "" && s.Labels[stack.LabelJob] != job {
+			continue
+		}
+		gone[s.Name] = true
 		unit := s.Labels[stack.LabelKey]
 		if unit == "" {
 			unit = s.Name
@@ -190,7 +204,7 @@ func Down(ctx context.Context, c *Cluster, project string, env stack.Env, volume
 			continue
 		}
 		for _, ct := range o.Containers {
-			if ct.Labels[stack.LabelSwarmService] == "" {
+			if !gone[ct.Labels[stack.LabelSwarmService]] {
 				continue
 			}
 			wg.Add(1)

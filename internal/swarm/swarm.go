@@ -41,7 +41,9 @@ type Manager interface {
 	SwarmObserve(ctx context.Context, project string, env stack.Env) (*stack.SwarmObserved, error)
 	ServiceStatus(ctx context.Context, id string) (stack.ServiceState, []stack.TaskState, error)
 	CreateService(ctx context.Context, s stack.Service) (string, error)
-	UpdateService(ctx context.Context, id string, version uint64, s stack.Service) error
+	// UpdateService replaces the spec of service cur (at cur.Version) by s;
+	// s.Force also bumps cur.ForceUpdate.
+	UpdateService(ctx context.Context, cur stack.ServiceState, s stack.Service) error
 	RollbackService(ctx context.Context, id string) error
 	RemoveService(ctx context.Context, id string) error
 	LabelNode(ctx context.Context, id, key, value string) error
